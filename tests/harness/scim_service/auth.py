@@ -40,10 +40,7 @@ class InsufficientScope(Exception):
 
 def _scopes(claims: dict) -> set[str]:
     scope = claims.get("scope", "")
-    if isinstance(scope, str):
-        found = set(scope.split())
-    else:
-        found = set(scope or ())
+    found = set(scope.split()) if isinstance(scope, str) else set(scope or ())
     scp = claims.get("scp")
     if isinstance(scp, list):
         found.update(scp)

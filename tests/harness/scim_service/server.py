@@ -11,6 +11,7 @@ Quirks reproduced (see ../../../../shared/DESIGN.md and IAM's ScimControllerSupp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -156,10 +157,8 @@ class ScimService:
         self._server.shutdown()
         with self._server.sockets_lock:
             for sock in list(self._server.open_sockets):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self._server.server_close()
         if self._thread:
             self._thread.join(timeout=5)
