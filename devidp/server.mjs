@@ -152,7 +152,7 @@ async function readForm(req) {
 
 const cfg = loadConfig();
 const jwks = await loadOrCreateKeys(cfg.keysFile);
-const allowedScopes = new Map(cfg.clients.map(([metadata, allowed]) => [metadata.client_id, allowed]));
+const allowedScopes = new Map(cfg.clients.map(([client, allowed]) => [client.client_id, allowed]));
 const usersBySub = new Map(cfg.users.map((user) => [user.sub, user]));
 const usersByName = new Map(cfg.users.map((user) => [user.username, user]));
 
@@ -164,8 +164,8 @@ function resourceServerInfo(ctx, indicator, client) {
   } else {
     // Token requests carry no scope: also look at the code or refresh token being redeemed.
     const { params, entities } = ctx.oidc;
-    const requested = [params.scope, entities.AuthorizationCode?.scope, entities.RefreshToken?.scope]
-      .flatMap((value) => [...scopeSet(value)]);
+    const redeemed = [entities.AuthorizationCode?.scope, entities.RefreshToken?.scope];
+    const requested = [params.scope, ...redeemed].flatMap((value) => [...scopeSet(value)]);
     scope = [...new Set([...allowed, ...requested.filter((s) => scopeAllowed(allowed, s))])]
       .filter((s) => s !== 'scim:read');
   }
@@ -231,7 +231,8 @@ const provider = new Provider(cfg.issuer, {
       enabled: true,
       defaultResource: (ctx, client, oneOf) => {
         if (oneOf) return oneOf[0];
-        return scopeSet(ctx.oidc.params.scope).has('scim:read') ? cfg.scimAudience : cfg.tokenAudience;
+        const scim = scopeSet(ctx.oidc.params.scope).has('scim:read');
+        return scim ? cfg.scimAudience : cfg.tokenAudience;
       },
       useGrantedResource: () => true,
       getResourceServerInfo: resourceServerInfo,
@@ -239,13 +240,16 @@ const provider = new Provider(cfg.issuer, {
   },
   async renderError(ctx, out) {
     ctx.type = 'html';
-    ctx.body = errorPage({ displayName: cfg.displayName, message: `${out.error}: ${out.error_description}` });
+    const message = `${out.error}: ${out.error_description}`;
+    ctx.body = errorPage({ displayName: cfg.displayName, message });
   },
 });
 
 provider.on('server_error', (ctx, error) => console.error(`server error: ${error.stack}`));
 for (const event of ['grant.error', 'authorization.error', 'userinfo.error', 'end_session.error']) {
-  provider.on(event, (ctx, error) => console.log(`${event}: ${error.message} ${error.error_description}`));
+  provider.on(event, (ctx, error) => {
+    console.log(`${event}: ${error.message} ${error.error_description ?? ''}`);
+  });
 }
 
 // One log line per request; the path only, never the query string or the body.
@@ -262,7 +266,8 @@ provider.use(async (ctx, next) => {
 // IAM hands out refresh tokens for offline_access without prompt=consent; oidc-provider follows
 // OIDC Core and drops the scope unless consent is prompted. Consent is automatic here, so ask.
 provider.use(async (ctx, next) => {
-  if (ctx.method === 'GET' && ctx.path === '/auth' && scopeSet(ctx.query.scope).has('offline_access')) {
+  const offline = scopeSet(ctx.query.scope).has('offline_access');
+  if (ctx.method === 'GET' && ctx.path === '/auth' && offline) {
     const prompts = scopeSet(ctx.query.prompt);
     if (!prompts.has('none') && !prompts.has('consent')) {
       ctx.query = { ...ctx.query, prompt: [...prompts, 'consent'].join(' ') };
@@ -294,7 +299,7 @@ provider.use(async (ctx, next) => {
   }
   const claims = userClaims(user);
   const names = Object.entries(CLAIMS).flatMap(([scope, list]) => (scopes.has(scope) ? list : []));
-  ctx.body = Object.fromEntries(names.filter((n) => claims[n] !== undefined).map((n) => [n, claims[n]]));
+  ctx.body = Object.fromEntries(names.map((n) => [n, claims[n]]).filter(([, v]) => v !== undefined));
   return undefined;
 });
 
@@ -337,7 +342,9 @@ provider.use(async (ctx, next) => {
   if (ctx.method === 'POST' && match[2]) {
     const form = await readForm(ctx.req);
     const user = usersByName.get(form.get('login'));
-    if (passwordMatches(user, form.get('password'))) return finish({ login: { accountId: user.sub } });
+    if (passwordMatches(user, form.get('password'))) {
+      return finish({ login: { accountId: user.sub } });
+    }
     view.login = form.get('login') ?? '';
     view.error = 'The username or password is not right. Check both and sign in again.';
   }
