@@ -1,116 +1,60 @@
 """The loopback SCIM service answers like INDIGO IAM v1.12 over real HTTP.
 
-The bearer tokens come from a small key server in this file (discovery, JWKS, introspection)
-because the dev IdP (devidp/, tests/harness/idp.py) is not on main yet; the verifiers under
-test make the same HTTP calls against it that they make against node-oidc-provider.
+Bearer tokens come from the dev IdP (node-oidc-provider): client_credentials with scim:read,
+verified by the service against the IdP's JWKS.
 """
 
 import json
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.harness.idp import start_idp
 from tests.harness.scim_service import (
     Fault,
     IamCertificate,
     IamSamlId,
     IamSshKey,
-    IntrospectionBearerVerifier,
     JwtBearerVerifier,
     ScimDirectory,
     ScimService,
     certificates,
     generated_directory,
 )
+from tests.harness.scim_service.devidp import (
+    OTHER_CLIENT,
+    SCIM_CLIENT,
+    client_credentials_token,
+    signed_token,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ISSUER_OIDC = "https://iam.test.example/"
 
 
-class _KeyServer:
-    """Discovery + JWKS + RFC 7662 introspection on loopback, signing with its own RSA key."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.revoked: set[str] = set()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _json(self, body: dict, status: int = 200) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    self._json(
-                        {
-                            "issuer": server.issuer,
-                            "jwks_uri": server.issuer + "/jwks",
-                            "introspection_endpoint": server.issuer + "/introspect",
-                        }
-                    )
-                elif self.path == "/jwks":
-                    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(server.key.public_key()))
-                    self._json({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]})
-                else:
-                    self._json({}, 404)
-
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                form = parse_qs(self.rfile.read(length).decode())
-                if self.headers.get("Authorization") != "Basic cnM6cnMtc2VjcmV0":  # rs:rs-secret
-                    self._json({"error": "invalid_client"}, 401)
-                    return
-                token = form["token"][0]
-                try:
-                    claims = jwt.decode(
-                        token, server.key.public_key(), algorithms=["RS256"], issuer=server.issuer
-                    )
-                except jwt.PyJWTError:
-                    self._json({"active": False})
-                    return
-                active = token not in server.revoked
-                self._json({"active": active, **claims} if active else {"active": False})
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def token(self, scope: str = "openid scim:read", lifetime: int = 300, **extra: object) -> str:
-        now = int(time.time())
-        claims = {"iss": self.issuer, "sub": "gatehouse", "iat": now, "exp": now + lifetime}
-        return jwt.encode(
-            claims | {"scope": scope} | extra, self.key, algorithm="RS256", headers={"kid": "k1"}
-        )
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory):
+    with start_idp(
+        workdir=tmp_path_factory.mktemp("devidp"), clients=[SCIM_CLIENT, OTHER_CLIENT], users=[]
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def keys():
-    server = _KeyServer()
-    yield server
-    server.stop()
+def token(idp) -> str:
+    return client_credentials_token(idp)
+
+
+@pytest.fixture(scope="module")
+def verifier(idp) -> JwtBearerVerifier:
+    return JwtBearerVerifier(idp.issuer, audience=idp.scim_audience)
 
 
 @pytest.fixture
@@ -119,14 +63,14 @@ def directory() -> ScimDirectory:
 
 
 @pytest.fixture
-def scim(directory, keys):
-    with ScimService(directory, JwtBearerVerifier(keys.issuer), seed=7, order="stable") as service:
+def scim(directory, verifier):
+    with ScimService(directory, verifier, seed=7, order="stable") as service:
         yield service
 
 
 @pytest.fixture
-def client(keys):
-    with httpx.Client(headers={"Authorization": f"Bearer {keys.token()}"}, timeout=5) as c:
+def client(token):
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=5) as c:
         yield c
 
 
@@ -182,11 +126,11 @@ def test_attributes_parameter_keeps_named_attributes_and_id(scim, directory, cli
 
 
 @pytest.mark.parametrize("order", ["drift", "shuffle"])
-def test_order_changes_between_requests_and_is_seeded(directory, keys, client, order):
+def test_order_changes_between_requests_and_is_seeded(directory, verifier, client, order):
     _people(directory, 300)
     firsts = []
     for _ in range(2):
-        with ScimService(directory, JwtBearerVerifier(keys.issuer), seed=3, order=order) as s:
+        with ScimService(directory, verifier, seed=3, order=order) as s:
             firsts.append(
                 [
                     [r["id"] for r in client.get(f"{s.scim_url}/Users").json()["Resources"]]
@@ -323,57 +267,49 @@ def test_only_get_is_served(scim, client):
 
 
 # auth
-def test_requests_without_or_with_a_bad_token_get_401(scim, keys):
+def test_requests_without_or_with_a_bad_token_get_401(scim, idp):
     assert httpx.get(f"{scim.scim_url}/Users").status_code == 401
+    now = int(time.time())
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(
-        {
-            "iss": keys.issuer,
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-            "scope": "scim:read",
-        },
+        {"iss": idp.issuer, "aud": idp.scim_audience, "iat": now, "exp": now + 60},
         other_key,
         algorithm="RS256",
-        headers={"kid": "k1"},
+        headers={"kid": json.loads(idp.jwks_path.read_text())["keys"][0].get("kid")},
     )
     hs256 = jwt.encode(
-        {
-            "iss": keys.issuer,
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-            "scope": "scim:read",
-        },
+        {"iss": idp.issuer, "aud": idp.scim_audience, "iat": now, "exp": now + 60},
         "a-shared-secret-of-at-least-32-bytes!!",
         algorithm="HS256",
     )
-    expired = keys.token(lifetime=-60)
-    wrong_issuer = keys.token(iss="https://elsewhere.example")
-    for token in (forged, hs256, expired, wrong_issuer, "not-a-jwt"):
-        response = httpx.get(f"{scim.scim_url}/Users", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401, token
+    bad = {
+        "forged": forged,
+        "hs256": hs256,
+        "expired": signed_token(idp, iat=now - 600, exp=now - 60),
+        "wrong issuer": signed_token(idp, iss="https://elsewhere.example/"),
+        "wrong audience": signed_token(idp, aud="https://wlcg.cern.ch/jwt/v1/any"),
+        "garbage": "not-a-jwt",
+    }
+    for what, bad_token in bad.items():
+        response = httpx.get(
+            f"{scim.scim_url}/Users", headers={"Authorization": f"Bearer {bad_token}"}
+        )
+        assert response.status_code == 401, what
         assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_a_valid_token_without_scim_read_gets_403(scim, keys):
-    token = keys.token(scope="openid profile")
-    response = httpx.get(f"{scim.scim_url}/Users", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 403
-    assert response.json()["error"] == "insufficient_scope"
+def test_a_valid_token_without_scim_read_gets_403(scim, idp):
+    for narrow in (signed_token(idp, scope="openid"), signed_token(idp, scope="scim:write")):
+        response = httpx.get(
+            f"{scim.scim_url}/Users", headers={"Authorization": f"Bearer {narrow}"}
+        )
+        assert response.status_code == 403
+        assert response.json()["error"] == "insufficient_scope"
 
 
-def test_introspection_verifier_follows_the_provider(directory, keys):
-    verifier = IntrospectionBearerVerifier.from_issuer(
-        keys.issuer, client_id="rs", client_secret="rs-secret"
-    )
-    token = keys.token()
-    with ScimService(directory, verifier) as service:
-        headers = {"Authorization": f"Bearer {token}"}
-        assert httpx.get(f"{service.scim_url}/Users", headers=headers).status_code == 200
-        keys.revoked.add(token)
-        assert httpx.get(f"{service.scim_url}/Users", headers=headers).status_code == 401
-        narrow = {"Authorization": f"Bearer {keys.token(scope='openid')}"}
-        assert httpx.get(f"{service.scim_url}/Users", headers=narrow).status_code == 403
+def test_the_other_client_cannot_get_scim_read_at_all(idp):
+    with pytest.raises(Exception, match="400|401|403"):
+        client_credentials_token(idp, OTHER_CLIENT)
 
 
 # changes between runs
@@ -461,11 +397,11 @@ def test_request_log_shows_what_was_fetched_without_tokens(scim, directory, clie
 
 
 # generated data
-def test_generated_directory_is_deterministic_and_has_two_identities_per_user(keys, client):
+def test_generated_directory_is_deterministic_and_has_two_identities_per_user(verifier, client):
     first = generated_directory(users=500, groups=20, seed=5, oidc_issuer=ISSUER_OIDC)
     again = generated_directory(users=500, groups=20, seed=5, oidc_issuer=ISSUER_OIDC)
     assert first.user_ids() == again.user_ids()
-    with ScimService(first, JwtBearerVerifier(keys.issuer), order="stable") as service:
+    with ScimService(first, verifier, order="stable") as service:
         user_id = first.user_ids()[97]
         body = client.get(f"{service.scim_url}/Users/{user_id}").json()
         indigo = body["urn:indigo-dc:scim:schemas:IndigoUser"]

@@ -5,7 +5,8 @@
                               certificates=certificates("CN=Jane Doe,O=Example,C=DE"))
     group = directory.add_group("campaign-x")
     directory.add_member(group.id, jane.id)
-    with ScimService(directory, JwtBearerVerifier(issuer)) as scim:
+    verifier = JwtBearerVerifier(idp.issuer, audience=idp.scim_audience)
+    with ScimService(directory, verifier) as scim:
         scim.scim_url                      # http://127.0.0.1:<port>/scim
         scim.faults.fail_once("/scim/Users", start_index=101)
         scim.fetched("/scim/Users")        # what was asked for, with status and paging
@@ -16,7 +17,6 @@ Run as a process for the benchmark: `python -m tests.harness.scim_service --help
 from .auth import (
     BearerVerifier,
     InsufficientScope,
-    IntrospectionBearerVerifier,
     JwtBearerVerifier,
     StaticBearerVerifier,
 )
@@ -44,7 +44,6 @@ __all__ = [
     "IamSshKey",
     "IamUser",
     "InsufficientScope",
-    "IntrospectionBearerVerifier",
     "JwtBearerVerifier",
     "RequestRecord",
     "ScimDirectory",

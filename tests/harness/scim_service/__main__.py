@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from .auth import IntrospectionBearerVerifier, JwtBearerVerifier, StaticBearerVerifier
+from .auth import JwtBearerVerifier, StaticBearerVerifier
 from .directory import generated_directory
 from .server import ORDERS, ScimService
 
@@ -34,23 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     auth = parser.add_mutually_exclusive_group(required=True)
     auth.add_argument("--jwt-issuer", help="accept JWT access tokens from this issuer")
-    auth.add_argument("--introspect-issuer", help="introspect tokens at this issuer")
     auth.add_argument("--token", action="append", help="accept exactly this token (repeatable)")
     parser.add_argument("--audience", help="required aud of JWT access tokens")
-    parser.add_argument("--client-id", help="introspection client")
-    parser.add_argument("--client-secret", help="introspection client secret")
-    parser.add_argument("--cache-seconds", type=float, default=60)
     args = parser.parse_args(argv)
 
     if args.jwt_issuer:
         verifier = JwtBearerVerifier(args.jwt_issuer, audience=args.audience)
-    elif args.introspect_issuer:
-        verifier = IntrospectionBearerVerifier.from_issuer(
-            args.introspect_issuer,
-            client_id=args.client_id,
-            client_secret=args.client_secret,
-            cache_seconds=args.cache_seconds,
-        )
     else:
         verifier = StaticBearerVerifier(args.token)
 

@@ -2,8 +2,9 @@
 
 A verifier is any callable `verify_bearer(token) -> bool`. It may raise InsufficientScope
 for a valid token that lacks `scim:read`; the service then answers 403 as IAM does.
-Two real ones: JWT access tokens checked against the provider's JWKS, and RFC 7662
-introspection at the provider.
+JwtBearerVerifier is the real one: the dev IdP's client_credentials tokens are JWTs that
+node-oidc-provider cannot introspect (devidp/README.md), so they are checked locally against
+the keys at the issuer's jwks_uri, with iss, aud (the IdP's scim_audience) and exp.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 
 import jwt
@@ -112,67 +112,6 @@ class JwtBearerVerifier:
             return False
         if self.required_scope and self.required_scope not in _scopes(claims):
             raise InsufficientScope(self.required_scope)
-        return True
-
-
-class IntrospectionBearerVerifier:
-    """Ask the provider (RFC 7662) whether the token is active and carries the scope.
-
-    `cache_seconds` keeps a positive answer briefly, so a benchmark is not limited by the
-    provider; tests that revoke tokens leave it at 0.
-    """
-
-    def __init__(
-        self,
-        introspection_endpoint: str,
-        *,
-        client_id: str,
-        client_secret: str,
-        required_scope: str = REQUIRED_SCOPE,
-        issuer: str | None = None,
-        cache_seconds: float = 0,
-    ):
-        self.endpoint = introspection_endpoint
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.required_scope = required_scope
-        self.issuer = issuer
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, float] = {}
-        self._session = requests.Session()
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_issuer(cls, issuer: str, **options: object) -> IntrospectionBearerVerifier:
-        endpoint = discover(issuer)["introspection_endpoint"]
-        return cls(endpoint, issuer=issuer, **options)  # type: ignore[arg-type]
-
-    def __call__(self, token: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if self._cache.get(token, 0) > now:
-                return True
-        try:
-            response = self._session.post(
-                self.endpoint,
-                data={"token": token, "token_type_hint": "access_token"},
-                auth=(self.client_id, self.client_secret),
-                timeout=5,
-            )
-            response.raise_for_status()
-            answer = response.json()
-        except (requests.RequestException, ValueError) as exc:
-            log.warning("SCIM service could not introspect a token: %s", exc)
-            return False
-        if not answer.get("active"):
-            return False
-        if self.issuer and answer.get("iss", self.issuer) != self.issuer:
-            return False
-        if self.required_scope and self.required_scope not in _scopes(answer):
-            raise InsufficientScope(self.required_scope)
-        if self.cache_seconds:
-            with self._lock:
-                self._cache[token] = now + self.cache_seconds
         return True
 
 
