@@ -29,3 +29,20 @@ def posix_id_allocate(*, kind: str) -> int:
     counter.next_value = value + 1
     counter.save(update_fields=["next_value"])
     return value
+
+
+@transaction.atomic
+def posix_ids_allocate(*, kind: str, count: int) -> range:
+    """`count` consecutive never-used uids or gids at once (bulk account creation by SCIM sync)."""
+    low, high = _posix_range(kind)
+    PosixIdCounter.objects.get_or_create(kind=kind, defaults={"next_value": low})
+    counter = PosixIdCounter.objects.select_for_update().get(kind=kind)
+    first = max(counter.next_value, low)
+    if first + count - 1 > high:
+        raise ValidationError(
+            f"The {kind} range {low}-{high} has fewer than {count} ids left: "
+            f"raise GATEHOUSE_{kind.upper()}_MAX."
+        )
+    counter.next_value = first + count
+    counter.save(update_fields=["next_value"])
+    return range(first, first + count)

@@ -261,6 +261,25 @@ if PRODUCTION and not GATEHOUSE_TOKEN_KEYS:
         "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
     )
 
+# SCIM sync from IAM (accounts/scim/): which providers, how often, how careful.
+# Providers with a SCIM client in idpsecrets.json; by default only Rucio's admin_issuer.
+GATEHOUSE_SCIM_IDPS = envlist("GATEHOUSE_SCIM_IDPS") or (
+    [GATEHOUSE_ADMIN_ISSUER] if GATEHOUSE_ADMIN_ISSUER else []
+)
+GATEHOUSE_SCIM_INTERVAL_MINUTES = envint("GATEHOUSE_SCIM_INTERVAL_MINUTES", 30)
+GATEHOUSE_SCIM_FAILSAFE_PERCENT = envint("GATEHOUSE_SCIM_FAILSAFE_PERCENT", 10)
+GATEHOUSE_SCIM_TIMEOUT = envint("GATEHOUSE_SCIM_TIMEOUT", 30)  # seconds per request
+GATEHOUSE_SCIM_ATTEMPTS = envint("GATEHOUSE_SCIM_ATTEMPTS", 5)  # per page
+GATEHOUSE_SCIM_BACKOFF_MS = envint("GATEHOUSE_SCIM_BACKOFF_MS", 1000)  # first retry's wait
+GATEHOUSE_SCIM_MAX_PASSES = envint("GATEHOUSE_SCIM_MAX_PASSES", 4)
+GATEHOUSE_SCIM_WORKERS = envint("GATEHOUSE_SCIM_WORKERS", 4)  # pages fetched at once
+GATEHOUSE_SCIM_QUEUE = os.getenv("GATEHOUSE_SCIM_QUEUE", "celery")
+CELERY_BEAT_SCHEDULE["scim-sync"] = {
+    "task": "accounts.tasks.scim_sync_all",
+    "schedule": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0,
+    "options": {"queue": GATEHOUSE_SCIM_QUEUE, "expires": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0},
+}
+
 # POSIX id ranges: uids for accounts, gids for campaigns. Never reused.
 GATEHOUSE_UID_MIN = envint("GATEHOUSE_UID_MIN", 20000)
 GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
@@ -278,5 +297,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # one line per request: a SCIM sync makes thousands
+    },
 }
