@@ -183,6 +183,12 @@ class ScimService:
         """What `$ref` and meta.location point at."""
         return (self.public_url or self.url).rstrip("/")
 
+    def use(self, directory: ScimDirectory) -> None:
+        """Serve another directory from now on (a module-wide service, a fresh one per test)."""
+        with self._order_lock:
+            self.directory = directory
+            self._orders.clear()
+
     # request log
     @property
     def requests(self) -> list[RequestRecord]:
