@@ -280,6 +280,20 @@ CELERY_BEAT_SCHEDULE["scim-sync"] = {
     "options": {"queue": GATEHOUSE_SCIM_QUEUE, "expires": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0},
 }
 
+# Token lifecycle (accounts/token_lifecycle.py): refresh before expiry, then clean up.
+GATEHOUSE_TOKEN_REFRESH_MINUTES = envint("GATEHOUSE_TOKEN_REFRESH_MINUTES", 5)
+GATEHOUSE_TOKEN_CLEANUP_MINUTES = envint("GATEHOUSE_TOKEN_CLEANUP_MINUTES", 5)
+CELERY_BEAT_SCHEDULE["token-refresh"] = {
+    "task": "accounts.tasks.tokens_refresh_due",
+    "schedule": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0,
+    "options": {"expires": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0},
+}
+CELERY_BEAT_SCHEDULE["token-cleanup"] = {
+    "task": "accounts.tasks.tokens_cleanup_expired",
+    "schedule": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0,
+    "options": {"expires": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0},
+}
+
 # POSIX id ranges: uids for accounts, gids for campaigns. Never reused.
 GATEHOUSE_UID_MIN = envint("GATEHOUSE_UID_MIN", 20000)
 GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
