@@ -6,6 +6,8 @@ to an account leaves an AuditEvent (bulk-inserted: a first sync creates 100,000 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
@@ -44,6 +46,9 @@ def plan_apply(plan: Plan) -> None:
                 detail={"idp": nick, **detail},
             )
         )
+        if len(events) >= BATCH:  # written as we go: a first sync makes 100,000 of them
+            AuditEvent.objects.bulk_create(events)
+            events.clear()
 
     # 1. identities the sync no longer wants
     stale = [pk for change in plan.changes for pk, _ in change.remove]
@@ -89,45 +94,42 @@ def plan_apply(plan: Plan) -> None:
     if updates:
         Account.objects.bulk_update(updates, sorted(fields | {"updated"}), batch_size=BATCH)
 
-    # 3. new accounts, each with a fresh uid
+    # 3. new accounts, each with a fresh uid, and 4. identities to add; in batches, so a first
+    # sync of 100,000 users never holds 400,000 model instances at once.
     created: dict[str, int] = {}
     if plan.new_accounts:
-        uids = posix_ids_allocate(kind="uid", count=len(plan.new_accounts))
+        uids = iter(posix_ids_allocate(kind="uid", count=len(plan.new_accounts)))
         unusable = make_password(None)
-        fresh = []
-        for spec, uid in zip(plan.new_accounts, uids, strict=True):
-            account = Account(
-                name=spec.name,
-                email=spec.email,
-                display_name=spec.display_name,
-                password=unusable,
-                uid=uid,
-                created=now,
-            )
-            account.full_clean(exclude=["password"], validate_unique=False)
-            fresh.append(account)
-        Account.objects.bulk_create(fresh, batch_size=BATCH)
-        for spec, account in zip(plan.new_accounts, fresh, strict=True):
-            created[spec.scim_id] = account.pk
-            audit(
-                "scim.account.create",
-                account.pk,
-                f"account:{spec.name}",
-                scim_id=spec.scim_id,
-                identities=[k[1] for k in spec.identities],
-            )
-
-    # 4. identities to add
-    new_identities = []
-    for change in plan.changes:
-        new_identities += [_identity(change.account_id, k, nick, now) for k in change.add]
-    for spec in plan.new_accounts:
-        account_id = created[spec.scim_id]
-        email = spec.email
-        new_identities += [_identity(account_id, k, nick, now, email) for k in spec.identities]
-    for identity in new_identities:
-        identity.full_clean(exclude=["account"], validate_unique=False, validate_constraints=False)
-    Identity.objects.bulk_create(new_identities, batch_size=BATCH)
+        for specs in _batches(plan.new_accounts):
+            fresh = []
+            for spec in specs:
+                account = Account(
+                    name=spec.name,
+                    email=spec.email,
+                    display_name=spec.display_name,
+                    password=unusable,
+                    uid=next(uids),
+                    created=now,
+                )
+                account.full_clean(exclude=["password"], validate_unique=False)
+                fresh.append(account)
+            Account.objects.bulk_create(fresh)
+            identities = []
+            for spec, account in zip(specs, fresh, strict=True):
+                created[spec.scim_id] = account.pk
+                identities += [
+                    _identity(account.pk, k, nick, now, spec.email) for k in spec.identities
+                ]
+                audit(
+                    "scim.account.create",
+                    account.pk,
+                    f"account:{spec.name}",
+                    scim_id=spec.scim_id,
+                    identities=[k[1] for k in spec.identities],
+                )
+            _create_identities(identities)
+    for changes in _batches(plan.changes):
+        _create_identities([_identity(c.account_id, k, nick, now) for c in changes for k in c.add])
 
     # 5. registrations waiting for an admin
     for registration in plan.registrations:
@@ -149,7 +151,18 @@ def plan_apply(plan: Plan) -> None:
 
     for conflict in plan.conflicts:
         audit("scim.identity.conflict", None, conflict["identity"], **conflict)
-    AuditEvent.objects.bulk_create(events, batch_size=BATCH)
+    AuditEvent.objects.bulk_create(events)
+
+
+def _batches(items: list) -> Iterator[list]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
+
+
+def _create_identities(identities: list[Identity]) -> None:
+    for identity in identities:
+        identity.full_clean(exclude=["account"], validate_unique=False, validate_constraints=False)
+    Identity.objects.bulk_create(identities)
 
 
 def _identity(account_id: int, key, nick: str, now, email: str = "") -> Identity:

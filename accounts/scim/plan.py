@@ -179,7 +179,6 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
     links: dict[str, int] = {}
     holders: dict[Key, tuple[int, int, str]] = {}  # key -> (identity pk, account, source)
     owned: dict[int, dict[Key, int]] = defaultdict(dict)  # account -> scim key -> pk
-    present: dict[int, set[Key]] = defaultdict(set)
     rows = Identity.objects.filter(type__in=[OIDC, X509]).values_list(
         "id", "type", "identity", "account_id", "source"
     )
@@ -190,10 +189,8 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
             links[scim_id] = account_id
     linked_accounts = set(links.values())
     for key, (pk, account_id, source) in holders.items():
-        if account_id in linked_accounts:
-            present[account_id].add(key)
-            if source == SCIM_SOURCE:
-                owned[account_id][key] = pk
+        if account_id in linked_accounts and source == SCIM_SOURCE:
+            owned[account_id][key] = pk
     accounts = {
         pk: (name, email, display, status, reason)
         for pk, name, email, display, status, reason in Account.objects.filter(
@@ -265,7 +262,7 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
                     plan, user, lambda u=user: wanted(u, None), taken_names, pending_identities
                 )
             continue
-        _plan_known_user(plan, user, account_id, accounts[account_id], present, owned, wanted)
+        _plan_known_user(plan, user, account_id, accounts[account_id], holders, owned, wanted)
 
     link_keys = {(OIDC, oidc_identity(s, issuer)) for s in links}
     for account_id in linked_accounts - seen_accounts:
@@ -318,14 +315,14 @@ def _plan_unknown_user(
         plan.ignored += 1
 
 
-def _plan_known_user(plan, user, account_id, account, present, owned, wanted) -> None:
+def _plan_known_user(plan, user, account_id, account, holders, owned, wanted) -> None:
     name, email, display, status, reason = account
     link = (OIDC, oidc_identity(user.scim_id, plan.provider.issuer))
     change = AccountChange(account_id, name)
     mine = owned[account_id]
     if user.active:
         desired = set(wanted(user, account_id))
-        change.add = sorted(desired - present[account_id])
+        change.add = sorted(k for k in desired if holders.get(k, (0, None))[1] != account_id)
         change.remove = sorted((pk, k) for k, pk in mine.items() if k != link and k not in desired)
         if status == Account.Status.SUSPENDED and reason.startswith(SUSPEND_REASON_PREFIX):
             change.reactivate = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from accounts.scim.client import UserRecord
 from accounts.scim.models import IndigoUser
@@ -50,7 +50,9 @@ def stage_user(record: UserRecord, *, now: datetime) -> StagedUser:
     if record.user is None:
         return StagedUser(record.id, unreadable=True, problems=[record.problem])
     user = record.user
-    indigo = user[IndigoUser] or IndigoUser()
+    # The field, not user[IndigoUser]: scim2-models 0.12.3 caches the path class behind that
+    # in a WeakValueDictionary with check-then-get, which raises KeyError when GC runs between.
+    indigo = getattr(user, IndigoUser.__name__, None) or IndigoUser()
     staged = StagedUser(record.id, user_name=user.user_name or "")
     emails = user.emails or []
     primary = next((e for e in emails if e.primary), emails[0] if emails else None)
@@ -64,7 +66,8 @@ def stage_user(record: UserRecord, *, now: datetime) -> StagedUser:
         staged.active, staged.inactive_reason = False, "deactivated in IAM"
     elif indigo.end_time is not None and indigo.end_time <= now:
         staged.active = False
-        staged.inactive_reason = f"membership ended {indigo.end_time:%Y-%m-%d %H:%M} UTC"
+        ended = indigo.end_time.astimezone(UTC)
+        staged.inactive_reason = f"membership ended {ended:%Y-%m-%d %H:%M} UTC"
     staged.oidc = tuple(
         oidc_identity(o.subject, o.issuer) for o in indigo.oidc_ids or () if o.subject and o.issuer
     )

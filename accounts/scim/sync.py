@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -106,10 +107,13 @@ def scim_sync(
         _close_dead_runs(provider.nickname)
         run = SyncRun.objects.create(idp=provider.nickname, triggered_by=triggered_by, forced=force)
         try:
+            started = time.monotonic()
             snapshot = read_provider(provider, progress=progress)
+            snapshot.read_stats["seconds_read"] = round(time.monotonic() - started, 1)
             with transaction.atomic():
-                now = timezone.now()
-                plan = plan_changes(provider, snapshot, now=now)
+                started = time.monotonic()
+                plan = plan_changes(provider, snapshot, now=timezone.now())
+                snapshot.read_stats["seconds_plan"] = round(time.monotonic() - started, 1)
                 _finish(run, plan, snapshot, dry_run=dry_run, force=force)
         except (ScimReadError, ProviderUnavailable) as exc:
             _fail(run, str(exc))
@@ -137,10 +141,12 @@ def _finish(run: SyncRun, plan: Plan, snapshot: Snapshot, *, dry_run: bool, forc
             f'{plan.provider.nickname} --force` (or use "Run now, forced" on the sync page).'
         )
     else:
+        started = time.monotonic()
         plan_apply(plan)
+        run.counts["seconds_apply"] = round(time.monotonic() - started, 1)
         run.outcome = SyncRun.Outcome.SUCCESS
         if plan.conflicts or plan.problems:
-            run.counts = {**counts, "report": plan.describe()}
+            run.counts["report"] = plan.describe()
         audit_record(
             action="scim.sync",
             target=f"idp:{plan.provider.nickname}",

@@ -63,7 +63,7 @@ class Command(BaseCommand):
         style = self.style.SUCCESS if run.outcome in ("success", "dry-run") else self.style.ERROR
         self.stdout.write(style(title))
         for key, value in run.counts.items():
-            if isinstance(value, int):
+            if isinstance(value, int | float):
                 self.stdout.write(f"  {key.replace('_', ' '):<28} {value}")
         lines = run.counts.get("would") or run.counts.get("report") or []
         if lines:
