@@ -20,12 +20,7 @@ from datetime import datetime
 
 from accounts.idps import IdentityProvider
 from accounts.models import Account, Identity, IdpGroup, IdpGroupMembership, Registration
-from accounts.scim.staging import (
-    StagedUser,
-    account_name_for,
-    oidc_identity,
-    scim_id_from_identity,
-)
+from accounts.scim.staging import StagedUser, account_name_for, oidc_identity
 from campaigns.models import Campaign, Membership
 
 SUSPEND_REASON_PREFIX = "SCIM sync"
@@ -168,29 +163,39 @@ def _conflict_sentence(conflict: dict) -> str:
     )
 
 
+_ACCOUNT_MASK = (1 << 31) - 1
+
+
+def _pack(pk: int, account_id: int, scim_owned: bool) -> int:
+    """One int per identity instead of a tuple: 300,000 of them stay small."""
+    return (pk << 32) | (account_id << 1) | int(scim_owned)
+
+
+def _kind(identity: str) -> str:
+    """OIDC identity strings start with "SUB=", DNs in slash form with "/": no overlap."""
+    return OIDC if identity.startswith("SUB=") else X509
+
+
 def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetime) -> Plan:
     """Compare the snapshot with the database (call inside the applying transaction)."""
     plan = Plan(provider=provider, now=now)
     issuer = provider.issuer
+    link_suffix = f", ISS={issuer}"
     users = snapshot.users
     plan.users_seen = len(users)
 
-    # Which account each IAM id belongs to, through its link identity (any source).
+    # Every OIDC and X.509 identity, keyed by its string; the accounts of this provider are
+    # the ones with a link identity `SUB=<IAM id>, ISS=<issuer>` (any source).
+    holders: dict[str, int] = {}
     links: dict[str, int] = {}
-    holders: dict[Key, tuple[int, int, str]] = {}  # key -> (identity pk, account, source)
-    owned: dict[int, dict[Key, int]] = defaultdict(dict)  # account -> scim key -> pk
     rows = Identity.objects.filter(type__in=[OIDC, X509]).values_list(
-        "id", "type", "identity", "account_id", "source"
+        "id", "identity", "account_id", "source"
     )
-    for pk, kind, identity, account_id, source in rows.iterator(chunk_size=20000):
-        key = (kind, identity)
-        holders[key] = (pk, account_id, source)
-        if kind == OIDC and (scim_id := scim_id_from_identity(identity, issuer)) is not None:
-            links[scim_id] = account_id
+    for pk, identity, account_id, source in rows.iterator(chunk_size=20000):
+        holders[identity] = _pack(pk, account_id, source == SCIM_SOURCE)
+        if identity.endswith(link_suffix) and identity.startswith("SUB="):
+            links[identity[4 : -len(link_suffix)]] = account_id
     linked_accounts = set(links.values())
-    for key, (pk, account_id, source) in holders.items():
-        if account_id in linked_accounts and source == SCIM_SOURCE:
-            owned[account_id][key] = pk
     accounts = {
         pk: (name, email, display, status, reason)
         for pk, name, email, display, status, reason in Account.objects.filter(
@@ -200,47 +205,59 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
     plan.synced_active = sum(1 for a in accounts.values() if a[3] == Account.Status.ACTIVE)
 
     # Who claims what: an identity claimed by two active IAM users goes to neither.
-    claims: dict[Key, list[str]] = defaultdict(list)
+    claims: dict[str, str] = {}
+    blocked: dict[str, list[str]] = {}
     for user in users.values():
         if user.active and not user.unreadable:
-            for identity in user.oidc:
-                claims[(OIDC, identity)].append(user.scim_id)
-            for dn in user.dns:
-                claims[(X509, dn)].append(user.scim_id)
-    blocked: set[Key] = set()
-    for key, claimers in claims.items():
-        if len(claimers) > 1:
-            blocked.add(key)
-            names = sorted(users[c].user_name or c for c in claimers)
-            plan.conflicts.append({"identity": key[1], "type": key[0], "users": names})
+            for identity in (*user.oidc, *user.dns):
+                first = claims.setdefault(identity, user.scim_id)
+                if first != user.scim_id:
+                    blocked.setdefault(identity, [first]).append(user.scim_id)
+    for identity, claimers in blocked.items():
+        names = sorted(users[c].user_name or c for c in dict.fromkeys(claimers))
+        plan.conflicts.append({"identity": identity, "type": _kind(identity), "users": names})
 
     def wanted(user: StagedUser, account_id: int | None) -> list[Key]:
-        keys = [(OIDC, i) for i in user.oidc] + [(X509, d) for d in user.dns]
         result = []
-        for key in dict.fromkeys(keys):
-            if key in blocked:
+        for identity in dict.fromkeys((*user.oidc, *user.dns)):
+            if identity in blocked:
                 continue
-            holder = holders.get(key)
-            free = (
-                holder is None
-                or holder[1] == account_id
-                or (holder[2] == SCIM_SOURCE and holder[1] in linked_accounts)
+            packed = holders.get(identity)
+            holder = None if packed is None else (packed >> 1) & _ACCOUNT_MASK
+            if packed is not None and holder == account_id:
+                continue  # already this account's, whatever its source
+            if packed is None or (packed & 1 and holder in linked_accounts):
+                result.append((_kind(identity), identity))  # free, or moving between users
+                continue
+            plan.conflicts.append(
+                {
+                    "identity": identity,
+                    "type": _kind(identity),
+                    "users": [user.user_name or user.scim_id],
+                    "holder": Account.objects.filter(pk=holder)
+                    .values_list("name", flat=True)
+                    .first()
+                    or f"#{holder}",
+                }
             )
-            if free:
-                result.append(key)
-            else:
-                holder_name = Account.objects.filter(pk=holder[1]).values_list("name", flat=True)
-                plan.conflicts.append(
-                    {
-                        "identity": key[1],
-                        "type": key[0],
-                        "users": [user.user_name or user.scim_id],
-                        "holder": holder_name.first() or f"#{holder[1]}",
-                    }
-                )
         return result
 
-    taken_names = set(Account.objects.values_list("name", flat=True))
+    # Identities the sync owns that nobody claims for that account any more (inactive and gone
+    # users claim nothing); never the link, never those of users that could not be read.
+    untouchable = {links.get(u.scim_id) for u in users.values() if u.unreadable}
+    removals: dict[int, list[tuple[int, Key]]] = defaultdict(list)
+    for identity, packed in holders.items():
+        account_id = (packed >> 1) & _ACCOUNT_MASK
+        if not packed & 1 or account_id not in linked_accounts or account_id in untouchable:
+            continue
+        if identity.startswith("SUB=") and identity.endswith(link_suffix):
+            continue
+        claimer = claims.get(identity)
+        if claimer is not None and identity not in blocked and links.get(claimer) == account_id:
+            continue
+        removals[account_id].append((packed >> 32, (_kind(identity), identity)))
+
+    names: set[str] | None = None
     pending_identities = set(
         Registration.objects.filter(
             state__in=[Registration.State.PENDING, Registration.State.REJECTED]
@@ -258,22 +275,27 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
         plan.problems += [f"IAM user {user.user_name}: {p}" for p in user.problems]
         if account_id is None:
             if user.active:
+                if names is None and provider.unknown_users == "auto":
+                    names = set(Account.objects.values_list("name", flat=True))
                 _plan_unknown_user(
-                    plan, user, lambda u=user: wanted(u, None), taken_names, pending_identities
+                    plan, user, lambda u=user: wanted(u, None), names or set(), pending_identities
                 )
             continue
-        _plan_known_user(plan, user, account_id, accounts[account_id], holders, owned, wanted)
-
-    link_keys = {(OIDC, oidc_identity(s, issuer)) for s in links}
-    for account_id in linked_accounts - seen_accounts:
-        name, _, _, status, _ = accounts[account_id]
-        change = AccountChange(account_id, name)
-        if status == Account.Status.ACTIVE:
-            change.suspend = f"{SUSPEND_REASON_PREFIX} ({provider.nickname}): no longer in IAM"
-        change.remove = [(pk, k) for k, pk in owned[account_id].items() if k not in link_keys]
+        change = _plan_known_user(plan, user, account_id, accounts[account_id], wanted)
+        change.remove = removals.pop(account_id, [])
         if not change.empty:
             plan.changes.append(change)
 
+    for account_id in linked_accounts - seen_accounts:
+        name, _, _, status, _ = accounts[account_id]
+        change = AccountChange(account_id, name, remove=removals.pop(account_id, []))
+        if status == Account.Status.ACTIVE:
+            change.suspend = f"{SUSPEND_REASON_PREFIX} ({provider.nickname}): no longer in IAM"
+        if not change.empty:
+            plan.changes.append(change)
+
+    holders.clear()  # not needed any more: let the group step reuse the memory
+    claims.clear()
     _plan_groups(plan, snapshot, links)
     _plan_campaigns(plan, snapshot, links, accounts)
     return plan
@@ -315,29 +337,22 @@ def _plan_unknown_user(
         plan.ignored += 1
 
 
-def _plan_known_user(plan, user, account_id, account, holders, owned, wanted) -> None:
+def _plan_known_user(plan, user, account_id, account, wanted) -> AccountChange:
     name, email, display, status, reason = account
-    link = (OIDC, oidc_identity(user.scim_id, plan.provider.issuer))
     change = AccountChange(account_id, name)
-    mine = owned[account_id]
     if user.active:
-        desired = set(wanted(user, account_id))
-        change.add = sorted(k for k in desired if holders.get(k, (0, None))[1] != account_id)
-        change.remove = sorted((pk, k) for k, pk in mine.items() if k != link and k not in desired)
+        change.add = sorted(wanted(user, account_id))
         if status == Account.Status.SUSPENDED and reason.startswith(SUSPEND_REASON_PREFIX):
             change.reactivate = True
         if user.email and user.email != email:
             change.email = user.email
         if user.display_name and user.display_name != display:
             change.display_name = user.display_name
-    else:
-        if status == Account.Status.ACTIVE:
-            change.suspend = (
-                f"{SUSPEND_REASON_PREFIX} ({plan.provider.nickname}): {user.inactive_reason}"
-            )
-        change.remove = sorted((pk, k) for k, pk in mine.items() if k != link)
-    if not change.empty:
-        plan.changes.append(change)
+    elif status == Account.Status.ACTIVE:
+        change.suspend = (
+            f"{SUSPEND_REASON_PREFIX} ({plan.provider.nickname}): {user.inactive_reason}"
+        )
+    return change
 
 
 def _plan_groups(plan: Plan, snapshot: Snapshot, links: dict[str, int]) -> None:
@@ -351,15 +366,18 @@ def _plan_groups(plan: Plan, snapshot: Snapshot, links: dict[str, int]) -> None:
     for scim_id, (pk, _, linked) in existing.items():
         if scim_id not in snapshot.groups:
             (plan.groups_emptied if linked else plan.groups_remove).append(pk)
-    group_scim_ids = {pk: scim_id for scim_id, (pk, _, _) in existing.items()}
+    # Memberships as one int each, (group pk << 32) | account pk: there are 200,000 of them.
+    group_pks = {scim_id: pk for scim_id, (pk, _, _) in existing.items()}
+    scim_ids = {pk: scim_id for scim_id, pk in group_pks.items()}
     current = {
-        (group_scim_ids[g], a): pk
-        for pk, g, a in IdpGroupMembership.objects.filter(group__idp=nick).values_list(
-            "pk", "group_id", "account_id"
-        )
+        (group << 32) | account: pk
+        for pk, group, account in IdpGroupMembership.objects.filter(group__idp=nick)
+        .values_list("pk", "group_id", "account_id")
+        .iterator(chunk_size=20000)
     }
     new_account_ids = {n.scim_id for n in plan.new_accounts}
-    desired: set[tuple[str, int | str]] = set()
+    desired: set[int] = set()
+    pending: list[tuple[str, int | str]] = []  # a new group or a new account: no pk yet
     for user in snapshot.users.values():
         if user.unreadable:
             continue
@@ -369,14 +387,21 @@ def _plan_groups(plan: Plan, snapshot: Snapshot, links: dict[str, int]) -> None:
         if owner is None:
             continue
         for group in user.groups:
-            if group in snapshot.groups:
-                desired.add((group, owner))
+            if group not in snapshot.groups:
+                continue
+            group_pk = group_pks.get(group)
+            if group_pk is not None and isinstance(owner, int):
+                desired.add((group_pk << 32) | owner)
+            else:
+                pending.append((group, owner))
     unreadable_accounts = {links.get(u.scim_id) for u in snapshot.users.values() if u.unreadable}
-    plan.group_members_add = sorted(desired - current.keys(), key=str)
+    plan.group_members_add = pending + [
+        (scim_ids[key >> 32], key & 0xFFFFFFFF) for key in desired - current.keys()
+    ]
     plan.group_members_remove = sorted(
         pk
-        for (group, account), pk in current.items()
-        if (group, account) not in desired and account not in unreadable_accounts
+        for key, pk in current.items()
+        if key not in desired and (key & 0xFFFFFFFF) not in unreadable_accounts
     )
 
 
