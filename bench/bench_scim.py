@@ -177,6 +177,8 @@ def _measure(naive_url: str) -> list[dict]:
             "note": (
                 f"{changes['created']:,} accounts, {changes['identities_added']:,} identities; "
                 f"{changes['requests']:,} requests in {changes['passes']} passes; "
+                f"read {changes['seconds_read']} s, plan {changes['seconds_plan']} s, "
+                f"write {changes['seconds_apply']} s; "
                 f"{accounts:,} accounts / {identities:,} identities in the DB"
             ),
         },
@@ -189,6 +191,7 @@ def _measure(naive_url: str) -> list[dict]:
             "ratio": f"{again_seconds / first_seconds:.2f} of the first run",
             "note": (
                 f"{again.counts['requests']:,} requests, {again.counts['passes']} passes; "
+                f"read {again.counts['seconds_read']} s, plan {again.counts['seconds_plan']} s; "
                 f"{again.counts['updated']} updated"
             ),
         },
