@@ -214,6 +214,10 @@ def account_suspend(
             "Say why the account is suspended; the reason is kept with the account.",
             code="reason_required",
         )
+    if actor is not None and actor.pk == account.pk:
+        raise ValidationError(
+            "You cannot suspend your own account; ask another admin.", code="self"
+        )
     locked = _locked(account)
     if locked.status == Account.Status.SUSPENDED:
         raise ValidationError(
