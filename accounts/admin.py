@@ -226,20 +226,15 @@ class IdentityAdmin(admin.ModelAdmin):
             kwargs["form"] = IdentityAddForm
         return super().get_form(request, obj, **kwargs)
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return ["account", "type", "identity", "source", "idp", "created", "updated"]
-
     def get_fields(self, request, obj=None):
         if obj is None:
             return IdentityAddForm.Meta.fields
         return ["account", "type", "identity", "email", "source", "idp", "created", "updated"]
 
+    def has_change_permission(self, request, obj=None):
+        return False  # identities are added and removed (audited), not edited in place
+
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
         linked = identity_add(
             account=obj.account,
             type=obj.type,

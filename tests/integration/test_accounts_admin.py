@@ -239,3 +239,11 @@ def test_deleting_an_identity_in_the_admin_is_audited(client, admin, records):
     assert not Identity.objects.filter(pk=identity.pk).exists()
     event = AuditEvent.objects.get(action="identity.remove")
     assert (event.actor, event.detail["forced"]) == (admin, True)
+
+
+@pytest.mark.django_db
+def test_identities_are_not_edited_in_place(client, admin, records):
+    client.force_login(admin)
+    change = client.get(_url(Identity, "change", records[Identity].pk))
+    assert change.status_code == 200
+    assert 'name="_save"' not in change.content.decode()
