@@ -89,8 +89,11 @@ def join_base(base_path: str, path: str) -> str:
 
 def _denial(operation: str, requested: str, held: dict[str, StorageGrant], base_path: str) -> str:
     if not held:
-        base = (f" (scope paths start at the issuer's base path {base_path})"
-                if base_path != "/" else "")
+        base = (
+            f" (scope paths start at the issuer's base path {base_path})"
+            if base_path != "/"
+            else ""
+        )
         return f"Denied: no storage.{operation} scope covers {requested}{base}."
     for have, grant in held.items():
         hint = _NOT_IMPLIED.get((operation, have))
@@ -98,8 +101,10 @@ def _denial(operation: str, requested: str, held: dict[str, StorageGrant], base_
             return f"Denied: {grant.scope} covers {requested}, but {hint}."
     scopes = ", ".join(grant.scope for grant in held.values())
     needed = " or ".join(f"storage.{op}" for op in COVERED_BY[operation])
-    return f"Denied: {scopes} cover{'s' if len(held) == 1 else ''} {requested}, but {operation} " \
+    return (
+        f"Denied: {scopes} cover{'s' if len(held) == 1 else ''} {requested}, but {operation} "
         f"needs {needed}."
+    )
 
 
 def covers(grant_path: str, requested: str) -> tuple[bool, str]:
@@ -170,7 +175,9 @@ class Capabilities:
     def at(self, base_path: str) -> Capabilities:
         """The same scopes at a storage element where the issuer's area is `base_path`."""
         return parse_capabilities(
-            [g.scope for g in self.storage] + list(self.compute) + list(self.other)
+            [g.scope for g in self.storage]
+            + list(self.compute)
+            + list(self.other)
             + [i.scope for i in self.invalid],
             groups=self.groups,
             base_path=base_path,
@@ -183,8 +190,11 @@ class Capabilities:
         """
         operation = operation.removeprefix("storage.")
         if operation not in COVERED_BY:
-            return Decision(False, f"{operation!r} is not a storage operation; use one of "
-                            + ", ".join(STORAGE_OPERATIONS))
+            return Decision(
+                False,
+                f"{operation!r} is not a storage operation; use one of "
+                + ", ".join(STORAGE_OPERATIONS),
+            )
         try:
             requested = normalise_path(path)
         except PathRejected as error:
@@ -194,22 +204,36 @@ class Capabilities:
             return Decision(False, f"The whole token is refused: {fatal.scope!r} {fatal.reason}.")
         if not self.has_capability_scopes:
             if self.groups:
-                return Decision(False, "The token carries no capability scopes, so the storage "
-                                "element decides from its own mapping of wlcg.groups "
-                                f"({', '.join(self.groups)}); Gatehouse cannot tell.")
+                return Decision(
+                    False,
+                    "The token carries no capability scopes, so the storage "
+                    "element decides from its own mapping of wlcg.groups "
+                    f"({', '.join(self.groups)}); Gatehouse cannot tell.",
+                )
             return Decision(False, "The token carries no storage scopes and no groups.")
-        note = " wlcg.groups are ignored because the token carries capability scopes." \
-            if self.groups_ignored else ""
+        note = (
+            " wlcg.groups are ignored because the token carries capability scopes."
+            if self.groups_ignored
+            else ""
+        )
         held: dict[str, StorageGrant] = {}
+        directory_only = None
         for grant, joined in self._joined:
             match, why = covers(joined, requested)
             if not match:
+                if (
+                    requested == joined.rstrip("/") != joined
+                    and grant.operation in COVERED_BY[operation]
+                ):
+                    directory_only = directory_only or f"Denied by {grant.scope}: {why}."
                 continue
             if grant.operation in COVERED_BY[operation]:
                 via = _IMPLICATION_RULE.get((operation, grant.operation))
                 rule = f"Allowed by {grant.scope}: {why}" + (f"; {via}" if via else "") + "."
                 return Decision(True, rule + note, grant)
             held.setdefault(grant.operation, grant)
+        if directory_only and not held:
+            return Decision(False, directory_only + note)
         return Decision(False, _denial(operation, requested, held, self.base_path) + note)
 
     def table(self, paths: Iterable[str] | None = None) -> list[TableRow]:
@@ -238,13 +262,22 @@ def parse_capabilities(
         if name.startswith("storage."):
             operation = name.removeprefix("storage.")
             if operation not in COVERED_BY:
-                invalid.append(InvalidScope(
-                    item, "is not a storage capability of the WLCG profile; storage elements "
-                    "ignore it", fatal=False))
+                invalid.append(
+                    InvalidScope(
+                        item,
+                        "is not a storage capability of the WLCG profile; storage elements "
+                        "ignore it",
+                        fatal=False,
+                    )
+                )
             elif not sep or not raw_path:
-                invalid.append(InvalidScope(
-                    item, "has no path; the WLCG profile says such a token MUST be rejected "
-                    "(use storage.read:/ for the whole area)"))
+                invalid.append(
+                    InvalidScope(
+                        item,
+                        "has no path; the WLCG profile says such a token MUST be rejected "
+                        "(use storage.read:/ for the whole area)",
+                    )
+                )
             else:
                 try:
                     storage.append(StorageGrant(item, operation, normalise_path(raw_path)))
@@ -254,8 +287,11 @@ def parse_capabilities(
             if name.removeprefix("compute.") in COMPUTE_OPERATIONS:
                 compute.append(item)
             else:
-                invalid.append(InvalidScope(
-                    item, "is not a compute capability of the WLCG profile", fatal=False))
+                invalid.append(
+                    InvalidScope(
+                        item, "is not a compute capability of the WLCG profile", fatal=False
+                    )
+                )
         else:
             other.append(item)
     base = normalise_path(base_path)
@@ -282,5 +318,5 @@ def scopes_needed(operation: str, path: str, *, base_path: str = "/") -> list[st
     base = normalise_path(base_path).rstrip("/")
     if base and requested != base and not requested.startswith(base + "/"):
         raise PathRejected(f"{path} is outside the issuer's area {base_path}")
-    relative = requested[len(base):] or "/"
+    relative = requested[len(base) :] or "/"
     return [f"storage.{granting}:{relative}" for granting in COVERED_BY[operation]]

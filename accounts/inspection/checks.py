@@ -59,57 +59,100 @@ def check_algorithm(header: dict[str, Any]) -> Check:
     if not isinstance(alg, str) or not alg:
         return Check("alg", Status.FAIL, "The header names no signature algorithm (`alg`).")
     if alg.lower() == "none":
-        return Check("alg", Status.FAIL, "The token is not signed (alg `none`); anyone could have "
-                     "written it. Only signed tokens from a trusted issuer are accepted.")
+        return Check(
+            "alg",
+            Status.FAIL,
+            "The token is not signed (alg `none`); anyone could have "
+            "written it. Only signed tokens from a trusted issuer are accepted.",
+        )
     if alg.upper().startswith("HS"):
-        return Check("alg", Status.FAIL, f"{alg} is a shared-secret (HMAC) algorithm. Issuers here "
-                     "sign with public-key algorithms only, so this token is refused; an HMAC "
-                     "token using an issuer's public key as the secret is a known forgery.")
+        return Check(
+            "alg",
+            Status.FAIL,
+            f"{alg} is a shared-secret (HMAC) algorithm. Issuers here "
+            "sign with public-key algorithms only, so this token is refused; an HMAC "
+            "token using an issuer's public key as the secret is a known forgery.",
+        )
     if alg not in ALLOWED_ALGORITHMS:
-        return Check("alg", Status.FAIL, f"Algorithm {alg!r} is not accepted; accepted are "
-                     + ", ".join(sorted(ALLOWED_ALGORITHMS)) + ".")
+        return Check(
+            "alg",
+            Status.FAIL,
+            f"Algorithm {alg!r} is not accepted; accepted are "
+            + ", ".join(sorted(ALLOWED_ALGORITHMS))
+            + ".",
+        )
     return Check("alg", Status.PASS, f"Signed with {alg}, an accepted public-key algorithm.")
 
 
 def check_header_parameters(header: dict[str, Any]) -> list[Check]:
     found: list[Check] = []
     if "crit" in header or "b64" in header:
-        found.append(Check("crit", Status.FAIL, "The header marks extensions as critical (`crit`/"
-                           "`b64`); none are supported, so the token must be refused."))
+        found.append(
+            Check(
+                "crit",
+                Status.FAIL,
+                "The header marks extensions as critical (`crit`/"
+                "`b64`); none are supported, so the token must be refused.",
+            )
+        )
     present = [name for name in IGNORED_KEY_HEADERS if name in header]
     if present:
-        found.append(Check("key_headers", Status.WARN, "The header carries " + ", ".join(present)
-                           + "; ignored: keys are taken only from the trusted issuer's jwks_uri, "
-                           "never from the token itself."))
+        found.append(
+            Check(
+                "key_headers",
+                Status.WARN,
+                "The header carries "
+                + ", ".join(present)
+                + "; ignored: keys are taken only from the trusted issuer's jwks_uri, "
+                "never from the token itself.",
+            )
+        )
     if "cty" in header:
-        found.append(Check("cty", Status.FAIL, "The header sets `cty` (a nested token); nested "
-                           "tokens are not accepted."))
+        found.append(
+            Check(
+                "cty",
+                Status.FAIL,
+                "The header sets `cty` (a nested token); nested tokens are not accepted.",
+            )
+        )
     return found
 
 
 def check_issuer(iss: Any, trusted: dict[str, TrustedIssuer]) -> tuple[Check, TrustedIssuer | None]:
     if not isinstance(iss, str) or not iss:
-        return Check("iss", Status.FAIL, "The token names no issuer (`iss`), so nothing can "
-                     "verify it."), None
+        return Check(
+            "iss", Status.FAIL, "The token names no issuer (`iss`), so nothing can verify it."
+        ), None
     issuer = trusted.get(iss)
     if issuer is not None:
         return Check("iss", Status.PASS, f"Issued by {issuer.label}, a trusted issuer."), issuer
     for candidate in trusted:
         if candidate.rstrip("/") == iss.rstrip("/"):
-            return Check("iss", Status.FAIL, f"Issuer {iss!r} differs from the trusted issuer "
-                         f"{candidate!r} only by a trailing slash. Issuers are compared as exact "
-                         "strings, so storage elements refuse it; fix the issuer configuration "
-                         "on one side."), None
+            return Check(
+                "iss",
+                Status.FAIL,
+                f"Issuer {iss!r} differs from the trusted issuer "
+                f"{candidate!r} only by a trailing slash. Issuers are compared as exact "
+                "strings, so storage elements refuse it; fix the issuer configuration "
+                "on one side.",
+            ), None
     names = ", ".join(sorted(trusted)) or "none configured"
-    return Check("iss", Status.FAIL, f"Issuer {iss!r} is not trusted here (trusted: {names}); "
-                 "its keys were not fetched."), None
+    return Check(
+        "iss",
+        Status.FAIL,
+        f"Issuer {iss!r} is not trusted here (trusted: {names}); its keys were not fetched.",
+    ), None
 
 
 def check_kid(header: dict[str, Any]) -> Check | None:
     kid = header.get("kid")
     if kid is None:
-        return Check("kid", Status.FAIL, "The header has no key id (`kid`); the WLCG profile "
-                     "requires one to pick the issuer's key.")
+        return Check(
+            "kid",
+            Status.FAIL,
+            "The header has no key id (`kid`); the WLCG profile "
+            "requires one to pick the issuer's key.",
+        )
     if not isinstance(kid, str) or not kid or len(kid) > 256:
         return Check("kid", Status.FAIL, "The key id (`kid`) is not a short string.")
     return None
@@ -118,18 +161,26 @@ def check_kid(header: dict[str, Any]) -> Check | None:
 def check_expiry(claims: dict[str, Any], now: float) -> Check:
     exp = claims.get("exp")
     if exp is None:
-        return Check("exp", Status.FAIL, "The token has no expiry (`exp`); access tokens here "
-                     "must expire.")
+        return Check(
+            "exp", Status.FAIL, "The token has no expiry (`exp`); access tokens here must expire."
+        )
     if not _number(exp):
         return Check("exp", Status.FAIL, "The expiry (`exp`) is not a number of seconds.")
     remaining = exp - now
     if remaining > 0:
         return Check("exp", Status.PASS, f"Expires in {duration(remaining)} ({_when(exp)}).")
     if remaining > -LEEWAY:
-        return Check("exp", Status.WARN, f"Expired {duration(remaining)} ago ({_when(exp)}); "
-                     "storage elements allow up to 60 s of clock skew, so get a new token now.")
-    return Check("exp", Status.FAIL, f"Expired {duration(remaining)} ago ({_when(exp)}). "
-                 "Get a new token (or refresh it).")
+        return Check(
+            "exp",
+            Status.WARN,
+            f"Expired {duration(remaining)} ago ({_when(exp)}); "
+            "storage elements allow up to 60 s of clock skew, so get a new token now.",
+        )
+    return Check(
+        "exp",
+        Status.FAIL,
+        f"Expired {duration(remaining)} ago ({_when(exp)}). Get a new token (or refresh it).",
+    )
 
 
 def check_not_before(claims: dict[str, Any], now: float) -> Check | None:
@@ -139,8 +190,12 @@ def check_not_before(claims: dict[str, Any], now: float) -> Check | None:
     if not _number(nbf):
         return Check("nbf", Status.FAIL, "`nbf` (not before) is not a number of seconds.")
     if nbf > now + LEEWAY:
-        return Check("nbf", Status.FAIL, f"Not valid yet: usable from {_when(nbf)}, in "
-                     f"{duration(nbf - now)}. If that is wrong, a clock is off.")
+        return Check(
+            "nbf",
+            Status.FAIL,
+            f"Not valid yet: usable from {_when(nbf)}, in "
+            f"{duration(nbf - now)}. If that is wrong, a clock is off.",
+        )
     return Check("nbf", Status.PASS, f"Valid since {_when(nbf)}.")
 
 
@@ -151,25 +206,37 @@ def check_issued_at(claims: dict[str, Any], now: float) -> Check | None:
     if not _number(iat):
         return Check("iat", Status.FAIL, "`iat` (issued at) is not a number of seconds.")
     if iat > now + LEEWAY:
-        return Check("iat", Status.FAIL, f"Issued in the future ({_when(iat)}, "
-                     f"{duration(iat - now)} from now): the issuer's clock or this server's is "
-                     "wrong, and the token is refused.")
+        return Check(
+            "iat",
+            Status.FAIL,
+            f"Issued in the future ({_when(iat)}, "
+            f"{duration(iat - now)} from now): the issuer's clock or this server's is "
+            "wrong, and the token is refused.",
+        )
     return Check("iat", Status.PASS, f"Issued {duration(now - iat)} ago ({_when(iat)}).")
 
 
 def check_audience(aud: Any, target: str | None) -> Check:
     values = audience_values(aud)
     if aud is None:
-        return Check("aud", Status.FAIL if target else Status.WARN,
-                     "The token has no audience (`aud`); WLCG storage elements refuse it.")
+        return Check(
+            "aud",
+            Status.FAIL if target else Status.WARN,
+            "The token has no audience (`aud`); WLCG storage elements refuse it.",
+        )
     if values is None:
-        return Check("aud", Status.FAIL, "The audience (`aud`) is neither a string nor a list "
-                     "of strings.")
+        return Check(
+            "aud", Status.FAIL, "The audience (`aud`) is neither a string nor a list of strings."
+        )
     shown = ", ".join(values)
     if WLCG_ANY_AUDIENCE in values:
-        return Check("aud", Status.WARN, f"The audience includes the wildcard {WLCG_ANY_AUDIENCE}: "
-                     "any service may accept this token, so anyone it leaks to can use it. "
-                     "Ask for a token with a specific audience.")
+        return Check(
+            "aud",
+            Status.WARN,
+            f"The audience includes the wildcard {WLCG_ANY_AUDIENCE}: "
+            "any service may accept this token, so anyone it leaks to can use it. "
+            "Ask for a token with a specific audience.",
+        )
     if target is None:
         return Check("aud", Status.INFO, f"Audience: {shown}. Choose a target to check it.")
     try:
@@ -181,13 +248,20 @@ def check_audience(aud: Any, target: str | None) -> Check:
     for value in values:
         try:
             if normalise_audience(value) == wanted:
-                return Check("aud", Status.WARN, f"The audience {value!r} equals {wanted} only "
-                             "after normalisation; storage elements compare `aud` as an exact "
-                             f"string and may refuse it. Ask for audience {wanted}.")
+                return Check(
+                    "aud",
+                    Status.WARN,
+                    f"The audience {value!r} equals {wanted} only "
+                    "after normalisation; storage elements compare `aud` as an exact "
+                    f"string and may refuse it. Ask for audience {wanted}.",
+                )
         except ValueError:
             continue
-    hint = ("Rucio needs audience `rucio`." if wanted == RUCIO_AUDIENCE
-            else f"Ask the issuer for a token with audience {wanted}.")
+    hint = (
+        "Rucio needs audience `rucio`."
+        if wanted == RUCIO_AUDIENCE
+        else f"Ask the issuer for a token with audience {wanted}."
+    )
     return Check("aud", Status.FAIL, f"The audience ({shown}) does not include {wanted}. {hint}")
 
 
@@ -204,18 +278,26 @@ def scope_items(scope: Any) -> list[str] | None:
 def check_scope(scope: Any, expected: str | None) -> Check | None:
     items = scope_items(scope)
     if items is None:
-        return Check("scope", Status.FAIL, "The `scope` claim is neither a string nor a list of "
-                     "strings.")
+        return Check(
+            "scope", Status.FAIL, "The `scope` claim is neither a string nor a list of strings."
+        )
     if expected is None:
         if isinstance(scope, list):
-            return Check("scope", Status.WARN, "`scope` is a JSON list; RFC 8693 and the WLCG "
-                         "profile expect one space-separated string, and some services refuse "
-                         "a list.")
+            return Check(
+                "scope",
+                Status.WARN,
+                "`scope` is a JSON list; RFC 8693 and the WLCG "
+                "profile expect one space-separated string, and some services refuse "
+                "a list.",
+            )
         return None
     if expected in items:
         return Check("scope", Status.PASS, f"The scope includes {expected}.")
-    return Check("scope", Status.FAIL, f"The scope does not include {expected}; request the "
-                 f"token with scope {expected}.")
+    return Check(
+        "scope",
+        Status.FAIL,
+        f"The scope does not include {expected}; request the token with scope {expected}.",
+    )
 
 
 def check_capabilities(capabilities: Capabilities) -> list[Check]:
@@ -224,8 +306,14 @@ def check_capabilities(capabilities: Capabilities) -> list[Check]:
         status = Status.FAIL if bad.fatal else Status.WARN
         found.append(Check("capabilities", status, f"Scope {bad.scope!r} {bad.reason}."))
     if capabilities.groups_ignored:
-        found.append(Check("groups", Status.INFO, "wlcg.groups are ignored by storage because "
-                           "the token carries capability scopes (WLCG profile)."))
+        found.append(
+            Check(
+                "groups",
+                Status.INFO,
+                "wlcg.groups are ignored by storage because "
+                "the token carries capability scopes (WLCG profile).",
+            )
+        )
     return found
 
 
@@ -236,20 +324,35 @@ def check_wlcg_profile(claims: dict[str, Any]) -> Check:
         text = "Not a WLCG token (no `wlcg.ver`)"
         if missing:
             text += "; it lacks " + ", ".join(missing)
-        return Check("wlcg", Status.WARN, text + ". Storage that follows the WLCG profile may "
-                     "refuse it.")
+        return Check(
+            "wlcg", Status.WARN, text + ". Storage that follows the WLCG profile may refuse it."
+        )
     match = _WLCG_VERSION.fullmatch(version) if isinstance(version, str) else None
     if match is None:
-        return Check("wlcg", Status.FAIL, f"`wlcg.ver` is {version!r}; it must be a string like "
-                     "\"1.0\".")
+        return Check(
+            "wlcg", Status.FAIL, f'`wlcg.ver` is {version!r}; it must be a string like "1.0".'
+        )
     if match.group(1) != "1":
-        return Check("wlcg", Status.FAIL, f"WLCG profile version {version} is not supported "
-                     "(only 1.x); the profile says such tokens MUST be rejected.")
+        return Check(
+            "wlcg",
+            Status.FAIL,
+            f"WLCG profile version {version} is not supported "
+            "(only 1.x); the profile says such tokens MUST be rejected.",
+        )
     if missing:
-        return Check("wlcg", Status.FAIL, "WLCG profile " + version + ": required claim"
-                     + ("s " if len(missing) > 1 else " ") + ", ".join(missing) + " missing.")
-    return Check("wlcg", Status.PASS, f"Follows WLCG profile {version}; all required claims "
-                 "are present.")
+        return Check(
+            "wlcg",
+            Status.FAIL,
+            "WLCG profile "
+            + version
+            + ": required claim"
+            + ("s " if len(missing) > 1 else " ")
+            + ", ".join(missing)
+            + " missing.",
+        )
+    return Check(
+        "wlcg", Status.PASS, f"Follows WLCG profile {version}; all required claims are present."
+    )
 
 
 def check_rfc9068(header: dict[str, Any], claims: dict[str, Any]) -> Check:
@@ -257,12 +360,18 @@ def check_rfc9068(header: dict[str, Any], claims: dict[str, Any]) -> Check:
     is_at = isinstance(typ, str) and typ.lower() in ("at+jwt", "application/at+jwt")
     client = "client_id" in claims
     if is_at and client:
-        return Check("rfc9068", Status.INFO, "An RFC 9068 access token (typ at+jwt, client_id "
-                     f"{claims['client_id']!r}).")
+        return Check(
+            "rfc9068",
+            Status.INFO,
+            f"An RFC 9068 access token (typ at+jwt, client_id {claims['client_id']!r}).",
+        )
     parts = [f"typ is {typ!r}" if not is_at else "typ is at+jwt"]
     parts.append("client_id " + (repr(claims["client_id"]) if client else "absent"))
-    return Check("rfc9068", Status.INFO, "Not an RFC 9068 access token (" + ", ".join(parts)
-                 + "); for information only.")
+    return Check(
+        "rfc9068",
+        Status.INFO,
+        "Not an RFC 9068 access token (" + ", ".join(parts) + "); for information only.",
+    )
 
 
 def check_token_kind(header: dict[str, Any], claims: dict[str, Any]) -> Check | None:
@@ -272,12 +381,20 @@ def check_token_kind(header: dict[str, Any], claims: dict[str, Any]) -> Check | 
     if str(header.get("alg", "")).lower() == "none" and "iss" not in claims:
         return refresh_warning()
     if "nonce" in claims or "at_hash" in claims or (isinstance(kind, str) and kind == "ID"):
-        return Check("token_kind", Status.WARN, "This looks like an ID token (it has "
-                     "`nonce`/`at_hash`). Services expect an access token; send that instead.")
+        return Check(
+            "token_kind",
+            Status.WARN,
+            "This looks like an ID token (it has "
+            "`nonce`/`at_hash`). Services expect an access token; send that instead.",
+        )
     return None
 
 
 def refresh_warning() -> Check:
-    return Check("refresh_token", Status.WARN, "This looks like a refresh token. Refresh tokens "
-                 "are long-lived secrets for the issuer only: never paste them anywhere, and "
-                 "revoke this one at the issuer if it was shared.")
+    return Check(
+        "refresh_token",
+        Status.WARN,
+        "This looks like a refresh token. Refresh tokens "
+        "are long-lived secrets for the issuer only: never paste them anywhere, and "
+        "revoke this one at the issuer if it was shared.",
+    )

@@ -52,7 +52,9 @@ def act_chain(claims: dict[str, Any]) -> tuple[tuple[Actor, ...], tuple[str, ...
             problems.append("an `act` claim is not a JSON object, so the chain stops there")
             break
         if len(actors) >= MAX_ACT_DEPTH:
-            problems.append(f"the `act` chain is deeper than {MAX_ACT_DEPTH}; the rest is not shown")
+            problems.append(
+                f"the `act` chain is deeper than {MAX_ACT_DEPTH}; the rest is not shown"
+            )
             break
         actors.append(_actor(current))
         current = current.get("act")

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.exceptions import InvalidKeyError
 
 # Asymmetric only: the profile forbids HMAC, and `none` is never a signature.
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
@@ -108,7 +109,7 @@ def signing_keys_from_jwks(document: Any) -> dict[str, SigningKey]:
                 key = ECAlgorithm.from_jwk(jwk)
             else:
                 continue
-        except Exception:  # a malformed key must not hide the issuer's other keys
+        except (InvalidKeyError, ValueError, KeyError, TypeError):  # keep the issuer's other keys
             continue
         if hasattr(key, "public_key"):  # a published private key: use only its public half
             key = key.public_key()
@@ -213,10 +214,7 @@ class JwksCache:
         now = self._clock()
         entry = state.entry
         fetched_now = False
-        if entry is None or now - entry.fetched_at >= self._fresh_for:
-            fetched_now = self._refresh(issuer, state, now)
-            entry = state.entry
-        elif kid not in entry.keys:
+        if entry is None or now - entry.fetched_at >= self._fresh_for or kid not in entry.keys:
             fetched_now = self._refresh(issuer, state, now)
             entry = state.entry
         if entry is None or now - entry.fetched_at >= self._stale_for:
@@ -271,9 +269,13 @@ class JwksCache:
                     raise IssuerUnavailable(f"{url} answered HTTP {response.status_code}")
                 body = response.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
         except requests.RequestException as error:
-            raise IssuerUnavailable(f"{url} could not be reached ({type(error).__name__})") from None
+            raise IssuerUnavailable(
+                f"{url} could not be reached ({type(error).__name__})"
+            ) from None
         if len(body) > MAX_DOCUMENT_BYTES:
-            raise IssuerUnavailable(f"the {what} at {url} is larger than {MAX_DOCUMENT_BYTES} bytes")
+            raise IssuerUnavailable(
+                f"the {what} at {url} is larger than {MAX_DOCUMENT_BYTES} bytes"
+            )
         try:
             return json.loads(body)
         except ValueError:

@@ -6,6 +6,7 @@ import hmac
 import json
 import time
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -90,13 +91,17 @@ def test_unknown_kid_is_refused(issuer, attacker_key):
     token = issuer.sign(issuer.claims(now=NOW), kid="rogue", key=attacker_key)
     result = inspect(token, issuer)
     assert not result.valid
-    assert "'rogue' is not among the issuer's published keys" in result.check("signature").explanation
+    assert (
+        "'rogue' is not among the issuer's published keys" in result.check("signature").explanation
+    )
 
 
 def test_jku_header_is_never_followed(issuer, attacker_key, attacker_server):
     attacker_server.documents["/jwks"] = {"keys": [public_jwk(attacker_key, "rsa1")]}
     token = issuer.sign(
-        issuer.claims(now=NOW), key=attacker_key, headers={"jku": attacker_server.base_url + "/jwks"}
+        issuer.claims(now=NOW),
+        key=attacker_key,
+        headers={"jku": attacker_server.base_url + "/jwks"},
     )
     result = inspect(token, issuer)
     assert not result.valid
@@ -334,3 +339,30 @@ def test_key_type_must_match_the_algorithm(issuer):
     result = inspect(f"{header}.{claims}.{signature}", issuer)
     assert not result.valid
     assert "needs an EC key" in result.check("signature").explanation
+
+
+def test_non_canonical_base64_spelling_is_refused(issuer):
+    header, claims, signature = issuer.sign(issuer.claims(now=NOW)).split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # 256-byte RSA signature: the last base64 character carries 4 unused bits.
+    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    result = inspect(f"{header}.{claims}.{respelled}", issuer)
+    assert not result.valid
+    assert "canonical" in result.check("structure").explanation
+
+
+@pytest.mark.parametrize("case", ["valid", "other_key", "tampered"])
+def test_signature_verdict_agrees_with_pyjwt_decode(issuer, attacker_key, case):
+    key = attacker_key if case == "other_key" else None
+    token = issuer.sign(issuer.claims(now=NOW), key=key)
+    if case == "tampered":
+        header, _claims, signature = token.split(".")
+        token = f"{header}.{b64(issuer.claims(now=NOW, sub='x'))}.{signature}"
+    public = issuer.private_keys["rsa1"].public_key()
+    try:
+        jwt.PyJWS().decode_complete(token, key=public, algorithms=["RS256"])
+        pyjwt_ok = True
+    except jwt.InvalidSignatureError:
+        pyjwt_ok = False
+    ours = inspect(token, issuer).check("signature").status is Status.PASS
+    assert ours == pyjwt_ok == (case == "valid")
