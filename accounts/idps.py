@@ -1,0 +1,157 @@
+"""Identity providers from a Rucio-format idpsecrets.json, and their discovery documents.
+
+The file is Rucio's, so operators can reuse theirs unchanged: a JSON object keyed by provider
+nickname, each with issuer, client_id, client_secret, redirect_uris and a SCIM object. Gatehouse
+reads a few optional keys too (display_name, logo, unknown_users, op_alias, storage_base_path).
+"""
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_USER_POLICIES = ("register", "auto", "deny")
+DISCOVERY_TTL = 3600
+DISCOVERY_FAILURE_TTL = 30
+HTTP_TIMEOUT = 5
+
+
+class ProviderUnavailable(Exception):
+    """The provider's discovery document could not be fetched or is not trustworthy."""
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    nickname: str
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uris: tuple[str, ...] = ()
+    scim_client_id: str = ""
+    scim_client_secret: str = field(default="", repr=False)
+    scim_scope: str = "scim:read"
+    display_name: str = ""
+    logo: str = ""
+    unknown_users: str = "register"
+    op_alias: str = ""
+    storage_base_path: str = "/"
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.nickname
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def _require(entry: dict, key: str, nickname: str, path: Path) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise ImproperlyConfigured(
+            f"{path}: provider {nickname!r} has no {key!r}; add it (a non-empty string)."
+        )
+    return value
+
+
+def parse_idpsecrets(data: object, path: Path) -> dict[str, IdentityProvider]:
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{path}: expected a JSON object keyed by provider nickname.")
+    providers = {}
+    for nickname, entry in data.items():
+        if not isinstance(entry, dict):
+            raise ImproperlyConfigured(f"{path}: provider {nickname!r} must be a JSON object.")
+        scim = entry.get("SCIM") or {}
+        if not isinstance(scim, dict):
+            raise ImproperlyConfigured(f"{path}: provider {nickname!r}: 'SCIM' must be an object.")
+        policy = entry.get("unknown_users", "register")
+        if policy not in UNKNOWN_USER_POLICIES:
+            raise ImproperlyConfigured(
+                f"{path}: provider {nickname!r}: unknown_users must be one of "
+                f"{', '.join(UNKNOWN_USER_POLICIES)}, not {policy!r}."
+            )
+        redirect_uris = entry.get("redirect_uris") or []
+        if isinstance(redirect_uris, str):
+            redirect_uris = [redirect_uris]
+        providers[nickname] = IdentityProvider(
+            nickname=nickname,
+            issuer=_require(entry, "issuer", nickname, path),
+            client_id=_require(entry, "client_id", nickname, path),
+            client_secret=_require(entry, "client_secret", nickname, path),
+            redirect_uris=tuple(redirect_uris),
+            scim_client_id=scim.get("client_id", "") or "",
+            scim_client_secret=scim.get("client_secret", "") or "",
+            scim_scope=scim.get("scope", "scim:read") or "scim:read",
+            display_name=entry.get("display_name", "") or "",
+            logo=entry.get("logo", "") or "",
+            unknown_users=policy,
+            op_alias=entry.get("op_alias", "") or nickname,
+            storage_base_path=entry.get("storage_base_path", "/") or "/",
+        )
+    return providers
+
+
+@functools.cache
+def _load(path_str: str) -> dict[str, IdentityProvider]:
+    if not path_str:
+        return {}
+    path = Path(path_str)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ImproperlyConfigured(
+            f"GATEHOUSE_IDPSECRETS points to {path}, which does not exist: fix the path."
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"{path} is not valid JSON: {exc}.") from exc
+    return parse_idpsecrets(data, path)
+
+
+def get_providers() -> dict[str, IdentityProvider]:
+    """All configured providers, by nickname, in the file's order."""
+    return _load(settings.GATEHOUSE_IDPSECRETS)
+
+
+def get_provider(nickname: str) -> IdentityProvider | None:
+    return get_providers().get(nickname)
+
+
+def provider_for_issuer(issuer: str) -> IdentityProvider | None:
+    return next((p for p in get_providers().values() if p.issuer == issuer), None)
+
+
+def discovery(provider: IdentityProvider) -> dict:
+    """The provider's discovery document, cached; its issuer must equal the configured one."""
+    key = f"oidc-discovery:{provider.issuer}"
+    cached = cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    if isinstance(cached, str):
+        raise ProviderUnavailable(cached)
+    try:
+        response = requests.get(provider.discovery_url, timeout=HTTP_TIMEOUT)
+        response.raise_for_status()
+        document = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        reason = f"{provider.label} is not answering ({type(exc).__name__})."
+        log.warning("discovery failed for %s: %s", provider.nickname, exc)
+        cache.set(key, reason, DISCOVERY_FAILURE_TTL)
+        raise ProviderUnavailable(reason) from exc
+    if not isinstance(document, dict) or document.get("issuer") != provider.issuer:
+        reason = (
+            f"{provider.label}'s discovery document names issuer "
+            f"{document.get('issuer') if isinstance(document, dict) else None!r}, "
+            f"not the configured {provider.issuer!r}."
+        )
+        cache.set(key, reason, DISCOVERY_FAILURE_TTL)
+        raise ProviderUnavailable(reason)
+    cache.set(key, document, DISCOVERY_TTL)
+    return document

@@ -1,0 +1,275 @@
+"""Who people are: accounts, their identities, the tokens the portal holds, and the audit log."""
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from accounts.crypto import EncryptedTextField
+
+ACCOUNT_NAME_RE = r"^[a-z0-9_-]{1,25}$"
+account_name_validator = RegexValidator(
+    ACCOUNT_NAME_RE,
+    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_' (Rucio's account name rule).",
+)
+
+
+class AccountManager(BaseUserManager):
+    def create_user(self, name, email="", password=None, **extra):
+        from accounts.services import account_create
+
+        return account_create(name=name, email=email, password=password, **extra)
+
+    def create_superuser(self, name, email="", password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(name, email, password, **extra)
+
+
+class Account(AbstractBaseUser, PermissionsMixin):
+    """A data-centre account (Rucio-style), the Django user model."""
+
+    class Type(models.TextChoices):
+        USER = "USER", "user"
+        GROUP = "GROUP", "group"
+        SERVICE = "SERVICE", "service"
+
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE", "active"
+        SUSPENDED = "SUSPENDED", "suspended"
+        DELETED = "DELETED", "deleted"
+
+    name = models.CharField(max_length=25, unique=True, validators=[account_name_validator])
+    type = models.CharField(max_length=7, choices=Type.choices, default=Type.USER)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    # Allocated once by the service from GATEHOUSE_UID_MIN..MAX and never reused.
+    uid = models.PositiveBigIntegerField(unique=True, null=True, blank=True, editable=False)
+    is_staff = models.BooleanField(
+        default=False, help_text="Data-centre admin: may use the admin pages."
+    )
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = AccountManager()
+
+    USERNAME_FIELD = "name"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_staff or self.is_superuser
+
+    def get_full_name(self) -> str:
+        return self.display_name or self.name
+
+    def get_short_name(self) -> str:
+        return self.name
+
+
+class Identity(models.Model):
+    """A way to prove one is an account: an OIDC (sub, iss) pair or an X.509 DN."""
+
+    class Type(models.TextChoices):
+        OIDC = "OIDC", "OIDC"
+        X509 = "X509", "X.509"
+        SSH = "SSH", "SSH"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "manual"
+        LOGIN = "login", "login"
+        SCIM = "scim", "SCIM"
+
+    type = models.CharField(max_length=4, choices=Type.choices)
+    # OIDC: Rucio's "SUB=<sub>, ISS=<issuer>"; X509: DN in OpenSSL slash form.
+    identity = models.CharField(max_length=2048)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="identities")
+    email = models.EmailField(blank=True)
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.MANUAL)
+    idp = models.CharField(max_length=64, blank=True, help_text="Provider nickname (OIDC).")
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        ordering = ["type", "identity"]
+        constraints = [
+            models.UniqueConstraint(fields=["type", "identity"], name="identity_type_identity_uniq")
+        ]
+        indexes = [models.Index(fields=["account", "type"])]
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.identity}"
+
+
+class Registration(models.Model):
+    """A first login by an unknown identity, waiting for an admin's decision."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting for approval"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
+    idp = models.CharField(max_length=64)
+    identity = models.CharField(max_length=2048, help_text="SUB=<sub>, ISS=<issuer>")
+    requested_name = models.CharField(max_length=25, validators=[account_name_validator])
+    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    comment = models.TextField(blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["identity"],
+                condition=models.Q(state="pending"),
+                name="registration_one_pending_per_identity",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requested_name} ({self.get_state_display()})"
+
+
+class Token(models.Model):
+    """An access token the portal holds (mirrors Rucio's `tokens` table); values encrypted."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tokens")
+    identity = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="tokens"
+    )
+    idp = models.CharField(max_length=64, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token.")
+    token = EncryptedTextField()
+    id_token = EncryptedTextField(blank=True)
+    scope = models.TextField(blank=True)
+    audience = models.TextField(blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    refresh_token = EncryptedTextField(blank=True)
+    refresh = models.BooleanField(default=False, help_text="Keep refreshing this token.")
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_start = models.DateTimeField(null=True, blank=True)
+    refresh_lifetime = models.DurationField(null=True, blank=True)
+    refresh_error = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["account", "-created"]),
+            models.Index(fields=["refresh", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"token {self.token_hash[:10]} of {self.account_id}"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what to whom, when, from where."""
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_actions"
+    )
+    actor_name = models.CharField(max_length=64, blank=True, help_text="Kept if the actor goes.")
+    action = models.CharField(max_length=64, db_index=True)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    target = models.CharField(max_length=300, blank=True)
+    comment = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["account", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action} {self.target}"
+
+
+class IdpGroup(models.Model):
+    """A group at an identity provider (IAM), as read by SCIM sync."""
+
+    idp = models.CharField(max_length=64)
+    scim_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=300)
+    members = models.ManyToManyField(
+        Account, through="IdpGroupMembership", related_name="idp_groups"
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["idp", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["idp", "scim_id"], name="idpgroup_idp_scim_id_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idp}:{self.name}"
+
+
+class IdpGroupMembership(models.Model):
+    group = models.ForeignKey(IdpGroup, on_delete=models.CASCADE)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "account"], name="idpgroupmembership_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} in {self.group_id}"
+
+
+class SyncRun(models.Model):
+    """One SCIM sync run against one provider."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCESS = "success", "success"
+        FAILED = "failed", "failed"
+        HALTED = "halted", "halted by failsafe"
+        DRY_RUN = "dry-run", "dry run"
+
+    idp = models.CharField(max_length=64)
+    started = models.DateTimeField(default=timezone.now, db_index=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.RUNNING)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    forced = models.BooleanField(default=False)
+    triggered_by = models.CharField(max_length=64, blank=True, help_text="beat, command, admin")
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self) -> str:
+        return f"sync {self.idp} {self.started:%Y-%m-%d %H:%M} {self.outcome}"

@@ -1,0 +1,161 @@
+"""What people may read: campaigns (POSIX groups), memberships, and storage-node access."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+CAMPAIGN_SLUG_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
+campaign_slug_validator = RegexValidator(
+    CAMPAIGN_SLUG_RE,
+    "Use a POSIX group name: start with a lowercase letter or '_', then up to 31 lowercase "
+    "letters, digits, '-' or '_'.",
+)
+
+
+def validate_data_paths(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValidationError("Data paths must be a list of absolute paths.")
+    for path in value:
+        segments = path.split("/")
+        if not path.startswith("/") or ".." in segments or "." in segments or "//" in path:
+            raise ValidationError(
+                f"{path!r} is not a clean absolute path: start with '/', no '.', '..' or '//'."
+            )
+
+
+class PosixIdCounter(models.Model):
+    """Next free POSIX id per kind ("uid", "gid"); ids are handed out once and never reused."""
+
+    kind = models.CharField(max_length=8, primary_key=True)
+    next_value = models.PositiveBigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.kind}: next {self.next_value}"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        ARCHIVED = "archived", "archived"
+
+    slug = models.CharField(
+        max_length=32, unique=True, validators=[campaign_slug_validator], help_text="Group name."
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    pi = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns_led"
+    )
+    gid = models.PositiveBigIntegerField(unique=True, editable=False)
+    embargo_until = models.DateField(
+        null=True, blank=True, help_text="Data readable by members only until this day."
+    )
+    data_paths = models.JSONField(default=list, blank=True, validators=[validate_data_paths])
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    idp_group = models.ForeignKey(
+        "accounts.IdpGroup",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="campaigns",
+        help_text="Members of this IdP group become members (SCIM sync).",
+    )
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        indexes = [models.Index(fields=["status", "embargo_until"])]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def is_under_embargo(self, today=None) -> bool:
+        today = today or timezone.localdate()
+        return self.embargo_until is not None and today < self.embargo_until
+
+
+class Membership(models.Model):
+    """An account in a campaign, from request to end. Old rows stay as history."""
+
+    class Role(models.TextChoices):
+        PI = "pi", "PI"
+        MANAGER = "manager", "manager"
+        MEMBER = "member", "member"
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "requested"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+        WITHDRAWN = "withdrawn", "withdrawn"
+        REVOKED = "revoked", "revoked"
+        EXPIRED = "expired", "expired"
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", "portal"
+        SCIM = "scim", "SCIM"
+
+    OPEN_STATES = (State.REQUESTED, State.APPROVED)
+
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=7, choices=Role.choices, default=Role.MEMBER)
+    state = models.CharField(max_length=9, choices=State.choices, default=State.REQUESTED)
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.PORTAL)
+    request_message = models.TextField(blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    reminder_14d_sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_1d_sent_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "account"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "campaign"],
+                condition=models.Q(state__in=["requested", "approved"]),
+                name="membership_one_open_per_account_campaign",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "state"]),
+            models.Index(fields=["account", "state"]),
+            models.Index(fields=["state", "valid_until"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} in {self.campaign_id} ({self.state})"
+
+
+class NodeToken(models.Model):
+    """A storage node's credential for fetching the mapping exports; only its hash is kept."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

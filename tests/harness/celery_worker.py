@@ -1,0 +1,55 @@
+"""A real Celery worker process against the test database and the throwaway Redis."""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RunningWorker:
+    proc: subprocess.Popen
+    logfile: Path
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_worker(*, database_url: str, logfile: Path, concurrency: int = 2) -> RunningWorker:
+    """Start `celery worker` and wait until it answers a ping."""
+    from webui.celery import app
+
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO)}
+    out = open(logfile, "wb")  # noqa: SIM115 - lives as long as the worker
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "webui", "worker", "--pool", "threads"]
+        + ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
+        + ["--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO"],
+        cwd=REPO,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = RunningWorker(proc=proc, logfile=logfile)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Celery worker exited early:\n{worker.log()[-3000:]}")
+        if app.control.ping(timeout=0.5):
+            return worker
+    worker.stop()
+    raise TimeoutError(f"Celery worker did not answer a ping in 60 s:\n{worker.log()[-3000:]}")

@@ -1,0 +1,5 @@
+from django.db import connection
+
+
+def test_suite_runs_on_postgresql():
+    assert connection.vendor == "postgresql"

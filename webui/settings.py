@@ -1,0 +1,282 @@
+"""Gatehouse settings: one module, driven by environment variables.
+
+Nothing set gives the embedded `make run` defaults (SQLite, no broker service, the local
+development OpenID provider). `DJANGO_PRODUCTION=1` switches to deployment defaults and refuses
+to start without a real secret.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    return os.getenv(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.getenv(name, "")
+    return int(value) if value.strip() else default
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
+
+
+def envsecret(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file named by NAME_FILE (for container secrets)."""
+    path = os.getenv(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.getenv(name, default)
+
+
+PRODUCTION = envbool("DJANGO_PRODUCTION")
+DEBUG = envbool("DEBUG", "False" if PRODUCTION else "True")
+DEV_SECRET_KEY = "gatehouse-dev-secret-key-not-for-production-use-0123456789abcdef"
+SECRET_KEY = envsecret("SECRET_KEY", "" if PRODUCTION else DEV_SECRET_KEY)
+if PRODUCTION and (not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION is set but SECRET_KEY is missing: set SECRET_KEY or SECRET_KEY_FILE "
+        "to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = os.getenv("SITE_NAME", "Gatehouse")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "mozilla_django_oidc",
+    "accounts",
+    "campaigns",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+if PRODUCTION:  # serves collected static files from gunicorn; runserver does it in development
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "webui.urls"
+WSGI_APPLICATION = "webui.wsgi.application"
+ASGI_APPLICATION = "webui.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "webui.context_processors.site",
+            ],
+        },
+    },
+]
+
+
+def database_from_url(url: str) -> dict:
+    """DATABASE_URL such as postgresql://user:pass@host:5432/name or sqlite:///path/db.sqlite3."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:"}
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme {parsed.scheme!r} is not supported: use postgresql:// or sqlite://."
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": envint("DB_CONNECT_TIMEOUT", 5)},
+    }
+
+
+DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gatehouse.sqlite3'}")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the web server read while the worker writes during `make run`.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.Account"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = os.getenv("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.getenv("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Security headers. The CSP allows no inline script without the per-request nonce.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF, "http:", "https:"],  # login/logout post on to the IdP
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600)
+CSRF_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "True")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "True")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Cache: local memory for one process; Redis when shared (several gunicorn workers).
+CACHE_URL = os.getenv("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Email: console in development, SMTP when EMAIL_HOST is set.
+EMAIL_HOST = os.getenv("EMAIL_HOST", "")
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": EMAIL_HOST,
+            "port": envint("EMAIL_PORT", 587),
+            "username": os.getenv("EMAIL_HOST_USER", ""),
+            "password": envsecret("EMAIL_HOST_PASSWORD"),
+            "use_tls": envbool("EMAIL_USE_TLS", "True"),
+            "timeout": 10,
+        },
+    }
+    if EMAIL_HOST
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
+del EMAIL_HOST  # deprecated name; MAILERS is the one source
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Gatehouse <gatehouse@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [("Gatehouse admins", a) for a in envlist("ADMIN_EMAILS")]
+
+# Celery. Without CELERY_BROKER_URL, `make run` uses kombu's filesystem broker (no service needed).
+CELERY_BROKER_URL = envsecret("CELERY_BROKER_URL", "filesystem://")
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+if CELERY_BROKER_URL == "filesystem://":
+    _queue_dir = BASE_DIR / "var" / "celery-queue"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(BASE_DIR / "var" / "celery-control"),
+    }
+else:
+    # Longer than the longest task, so a slow task is never handed to a second worker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60}
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# Identity providers (Rucio-format idpsecrets.json) and Rucio's [oidc] knobs.
+GATEHOUSE_IDPSECRETS = os.getenv(
+    "GATEHOUSE_IDPSECRETS", "" if PRODUCTION else str(BASE_DIR / "devidp" / "idpsecrets.dev.json")
+)
+GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
+GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
+GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+
+# Token encryption at rest: comma-separated Fernet keys, newest first (rotation: prepend).
+GATEHOUSE_TOKEN_KEYS = envlist("GATEHOUSE_TOKEN_KEYS") or envlist("GATEHOUSE_TOKEN_KEYS_VALUE")
+if not GATEHOUSE_TOKEN_KEYS and os.getenv("GATEHOUSE_TOKEN_KEYS_FILE"):
+    GATEHOUSE_TOKEN_KEYS = [
+        k.strip() for k in envsecret("GATEHOUSE_TOKEN_KEYS").splitlines() if k.strip()
+    ]
+if PRODUCTION and not GATEHOUSE_TOKEN_KEYS:
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION is set but GATEHOUSE_TOKEN_KEYS is missing: generate one with "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+    )
+
+# POSIX id ranges: uids for accounts, gids for campaigns. Never reused.
+GATEHOUSE_UID_MIN = envint("GATEHOUSE_UID_MIN", 20000)
+GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
+GATEHOUSE_GID_MIN = envint("GATEHOUSE_GID_MIN", 30000000)
+GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
+
+# X.509 client certificates arrive from a trusted reverse proxy only.
+GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
+GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
+GATEHOUSE_CERT_VERIFY_HEADER = os.getenv("GATEHOUSE_CERT_VERIFY_HEADER", "X-SSL-Client-Verify")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

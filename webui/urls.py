@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from webui import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("", include("accounts.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    path("admin/", admin.site.urls),
+]
