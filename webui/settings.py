@@ -248,6 +248,10 @@ GATEHOUSE_IDPSECRETS = os.getenv(
 GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
 GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
 GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+# Token inspection: issuers trusted besides the providers, and storage elements to check against
+# (JSON lists; formats in accounts/token_inspection.py).
+GATEHOUSE_EXTRA_ISSUERS = os.getenv("GATEHOUSE_EXTRA_ISSUERS", "[]")
+GATEHOUSE_STORAGE_ELEMENTS = os.getenv("GATEHOUSE_STORAGE_ELEMENTS", "[]")
 
 # Token encryption at rest: comma-separated Fernet keys, newest first (rotation: prepend).
 GATEHOUSE_TOKEN_KEYS = envlist("GATEHOUSE_TOKEN_KEYS") or envlist("GATEHOUSE_TOKEN_KEYS_VALUE")

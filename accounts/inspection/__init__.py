@@ -25,7 +25,7 @@ from .issuers import (
     KeyLookup,
     TrustedIssuer,
 )
-from .redaction import fingerprint, token_digest
+from .redaction import fingerprint
 from .structure import MAX_TOKEN_CHARS
 from .validate import Inspection, inspect_token
 
@@ -59,5 +59,4 @@ __all__ = [
     "normalise_path",
     "parse_capabilities",
     "scopes_needed",
-    "token_digest",
 ]

@@ -276,27 +276,29 @@ def scope_items(scope: Any) -> list[str] | None:
 
 
 def check_scope(scope: Any, expected: str | None) -> Check | None:
+    """`expected` may name several space-separated scopes (Rucio's expected_scope); all must be
+    present."""
     items = scope_items(scope)
     if items is None:
         return Check(
             "scope", Status.FAIL, "The `scope` claim is neither a string nor a list of strings."
         )
-    if expected is None:
+    if expected is None or not expected.split():
         if isinstance(scope, list):
             return Check(
                 "scope",
                 Status.WARN,
-                "`scope` is a JSON list; RFC 8693 and the WLCG "
-                "profile expect one space-separated string, and some services refuse "
-                "a list.",
+                "`scope` is a JSON list; RFC 8693 and the WLCG profile expect one "
+                "space-separated string, and some services refuse a list.",
             )
         return None
-    if expected in items:
+    missing = [name for name in expected.split() if name not in items]
+    if not missing:
         return Check("scope", Status.PASS, f"The scope includes {expected}.")
     return Check(
         "scope",
         Status.FAIL,
-        f"The scope does not include {expected}; request the token with scope {expected}.",
+        f"The scope lacks {' '.join(missing)}; request the token with scope {expected}.",
     )
 
 
