@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 
 from . import checks as c
+from . import profiles
 from .capabilities import Capabilities, parse_capabilities
 from .checks import Check, Status
 from .delegation import Actor, Delegation, delegation_of
@@ -235,7 +236,7 @@ def inspect_token(
     if header is None or claims is None:
         if header is None and claims is None and "." not in token:
             found.append(
-                c.refresh_warning()
+                profiles.refresh_warning()
                 if len(token) >= 20
                 else Check("input", Status.INFO, "The input is too short to be a token.")
             )
@@ -294,8 +295,8 @@ def inspect_token(
         base_path=issuer.storage_base_path if issuer else "/",
     )
     found.extend(c.check_capabilities(inspection.capabilities))
-    found.append(c.check_wlcg_profile(claims))
-    found.append(c.check_rfc9068(header, claims))
+    found.append(profiles.check_wlcg_profile(claims))
+    found.append(profiles.check_rfc9068(header, claims))
     inspection.delegation = delegation_of(claims)
     if inspection.delegation.actors:
         chain = " ← ".join(actor.label for actor in inspection.delegation.actors)
@@ -308,7 +309,7 @@ def inspect_token(
         )
     for problem in inspection.delegation.problems:
         found.append(Check("act", Status.WARN, problem[0].upper() + problem[1:] + "."))
-    kind = c.check_token_kind(header, claims)
+    kind = profiles.check_token_kind(header, claims)
     if kind is not None:
         found.append(kind)
     return inspection
