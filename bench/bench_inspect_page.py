@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> dict:
                 }
             )
         )
+        # The page reads no table, so without `make bench`'s database an empty SQLite will do.
+        os.environ.setdefault("DATABASE_URL", "sqlite://")
         os.environ.update(
             DJANGO_SETTINGS_MODULE="webui.settings",
-            DATABASE_URL="sqlite://",  # the page reads no table; nothing is migrated
             GATEHOUSE_IDPSECRETS=str(secrets),
             DEBUG="False",
             GATEHOUSE_STORAGE_ELEMENTS=json.dumps(
@@ -85,13 +86,24 @@ def main(argv: list[str] | None = None) -> dict:
             }
         key_fetches = issuer.total_requests
 
+    labels = {
+        "full_page": "Inspect page POST, full page",
+        "htmx_fragment": "Inspect page POST, htmx fragment",
+    }
     report = {
-        "benchmark": "inspect_page_render_warm_cache",
-        "target_p95_ms": TARGET_P95_MS,
-        "requests_per_variant": args.requests,
-        **results,
-        "issuer_requests": key_fetches,
-        "meets_target": all(r["p95_ms"] < TARGET_P95_MS for r in results.values()),
+        "benchmark": "inspect_page",
+        "rows": [
+            {
+                "measure": f"{labels[variant]} p95",
+                "value": timing["p95_ms"],
+                "unit": "ms",
+                "target": f"< {TARGET_P95_MS:g} ms",
+                "met": timing["p95_ms"] < TARGET_P95_MS,
+                "ratio": f"p50 {timing['p50_ms']} ms",
+                "note": f"{args.requests} requests, warm JWKS cache ({key_fetches} key fetches)",
+            }
+            for variant, timing in results.items()
+        ],
     }
     print(json.dumps(report))
     return report

@@ -12,7 +12,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -90,16 +89,42 @@ def main(argv: list[str] | None = None) -> dict:
         }
         assert server.total_requests == fetches, "the warm cache must not fetch"
 
+    full, bare, floor = (
+        results["inspection_per_s"],
+        results["pyjwt_decode_per_s"],
+        results["crypto_verify_per_s"],
+    )
     report = {
-        "benchmark": "token_inspection_rs256_warm_cache",
-        "target_per_s": TARGET_PER_SECOND,
-        **{name: round(value) for name, value in results.items()},
-        "ratio_to_pyjwt": round(results["inspection_per_s"] / results["pyjwt_decode_per_s"], 3),
-        "ratio_to_crypto": round(results["inspection_per_s"] / results["crypto_verify_per_s"], 3),
-        "meets_target": results["inspection_per_s"] >= TARGET_PER_SECOND,
-        "python": platform.python_version(),
-        "pyjwt": jwt.__version__,
-        "token_chars": len(token),
+        "benchmark": "inspection",
+        "rows": [
+            {
+                "measure": "full inspection, RS256, warm JWKS cache, one core",
+                "value": round(full),
+                "unit": "tokens/s",
+                "target": f">= {TARGET_PER_SECOND:,}/s",
+                "met": full >= TARGET_PER_SECOND,
+                "ratio": f"{full / bare:.2f}x bare PyJWT decode, {full / floor:.2f}x raw verify",
+                "note": f"PyJWT {jwt.__version__}, {len(token)}-char token, 2048-bit key",
+            },
+            {
+                "measure": "bare PyJWT decode, key given (baseline)",
+                "value": round(bare),
+                "unit": "tokens/s",
+                "target": "",
+                "met": None,
+                "ratio": "",
+                "note": "jwt.decode with aud and exp checks",
+            },
+            {
+                "measure": "raw cryptography RSA verify (floor)",
+                "value": round(floor),
+                "unit": "verifies/s",
+                "target": "",
+                "met": None,
+                "ratio": "",
+                "note": "PKCS#1 v1.5 SHA-256 only",
+            },
+        ],
     }
     print(json.dumps(report))
     return report

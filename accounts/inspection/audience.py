@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +24,7 @@ def _normalise_percent(text: str) -> str:
     return _PERCENT.sub(fix, text)
 
 
+@functools.lru_cache(maxsize=256)
 def normalise_audience(value: str) -> str:
     """Normalise a URL audience: scheme and host lower-case, default port and trailing slash
     dropped. Anything that is not a URL (`rucio`, a client id) is returned unchanged.

@@ -11,6 +11,7 @@ Authorization by the Resource Server").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -320,3 +321,18 @@ def scopes_needed(operation: str, path: str, *, base_path: str = "/") -> list[st
         raise PathRejected(f"{path} is outside the issuer's area {base_path}")
     relative = requested[len(base) :] or "/"
     return [f"storage.{granting}:{relative}" for granting in COVERED_BY[operation]]
+
+
+@functools.lru_cache(maxsize=1024)
+def _capabilities_cached(
+    scope: tuple[str, ...], groups: tuple[str, ...], base_path: str
+) -> Capabilities:
+    return parse_capabilities(scope, groups=groups, base_path=base_path)
+
+
+def capabilities_of(
+    scope: Iterable[str], *, groups: Iterable[object] = (), base_path: str = "/"
+) -> Capabilities:
+    """`parse_capabilities` memoised: many tokens carry the same scopes (the result is frozen)."""
+    strings = tuple(g for g in groups if isinstance(g, str))
+    return _capabilities_cached(tuple(scope), strings, base_path)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from .audience import RUCIO_AUDIENCE, WLCG_ANY_AUDIENCE, audience_values, normalise_audience
@@ -31,7 +31,8 @@ class Check:
 
 def _when(timestamp: float) -> str:
     try:
-        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        moment = time.gmtime(timestamp)
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", moment)
     except (OverflowError, OSError, ValueError):
         return f"{timestamp!r} (out of range)"
 

@@ -15,7 +15,7 @@ import jwt
 
 from . import checks as c
 from . import profiles
-from .capabilities import Capabilities, parse_capabilities
+from .capabilities import Capabilities, capabilities_of
 from .checks import Check, Status
 from .delegation import Actor, Delegation, delegation_of
 from .issuers import ALLOWED_ALGORITHMS, JwksCache, TrustedIssuer, issuer_index
@@ -289,7 +289,7 @@ def inspect_token(
     if scope_check is not None:
         found.append(scope_check)
     groups = claims.get("wlcg.groups")
-    inspection.capabilities = parse_capabilities(
+    inspection.capabilities = capabilities_of(
         c.scope_items(claims.get("scope")) or (),
         groups=groups if isinstance(groups, list) else (),
         base_path=issuer.storage_base_path if issuer else "/",
