@@ -316,3 +316,31 @@ def test_campaign_scopes_hook(issuer, pi):
     assert hints[1].scopes == () and "outside" in hints[1].problem
     html = render_to_string("tokens/campaign_scopes.html", {"hints": hints, "campaign": campaign})
     assert "storage.read:/campaigns/c1" in html
+
+
+def test_error_reports_never_show_the_token(issuer, settings, monkeypatch):
+    import sys
+
+    from django.test import RequestFactory
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from accounts import token_inspection
+    from accounts.inspection import validate
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    # Fault injection: nothing in the inspector fails on its own, so force a crash deep inside.
+    monkeypatch.setattr(validate.profiles, "check_rfc9068", fail)
+    settings.DEBUG = False
+    raw = issuer.sign(issuer.claims())
+    with pytest.raises(RuntimeError) as crash:
+        token_inspection.inspect(raw)
+    reporter, request = SafeExceptionReporterFilter(), RequestFactory().get("/")
+    frames, tb = 0, crash.value.__traceback__.tb_next  # skip this test's own frame
+    while tb is not None:
+        for _name, value in reporter.get_traceback_frame_variables(request, tb.tb_frame):
+            assert raw[:40] not in repr(value)
+        frames, tb = frames + 1, tb.tb_next
+    assert frames >= 3
+    assert sys.exc_info()[0] is None
