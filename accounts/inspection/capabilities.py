@@ -1,8 +1,11 @@
 """WLCG capability scopes: what a token allows, where, and which rule decided.
 
-Follows the WLCG Common JWT Profile v1.0 (Zenodo, 25.09.2019), section "Capability-based
-Authorization: scope": `storage.modify` "is a strict superset of storage.create",
-`storage.stage` "is a superset of storage.read", a `storage.*` scope without `$PATH` means
+Follows the WLCG Common JWT Profile v1.2, section "Capability-based Authorization: scope":
+`storage.modify` "is a strict superset of storage.create"; `storage.stage` no longer allows
+reading (v1.0 said it did; v1.2 removed that and says conforming implementations "MUST apply the
+current definition regardless of the value of the wlcg.ver claim"); `storage.stage` also
+authorizes `poll`, and `storage.poll` alone allows only polling; a `storage.*` scope without
+`$PATH` means
 "the token MUST be rejected", `$PATH` with a trailing `/` "MUST be treated as a directory",
 paths are relative to the issuer's area at the storage element, and a token with any
 capability statement has its group-membership statements ignored ("Interpretation of
@@ -20,21 +23,22 @@ from urllib.parse import unquote
 STORAGE_OPERATIONS = ("read", "create", "modify", "stage", "poll")
 COMPUTE_OPERATIONS = ("read", "modify", "create", "cancel")
 
-# Which granted operations cover a requested one (WLCG profile v1.0; `poll` is not in v1.0
-# and is treated as its own capability that implies nothing else).
+# Which granted operations cover a requested one (WLCG profile v1.2).
 COVERED_BY = {
-    "read": ("read", "stage"),
+    "read": ("read",),
     "create": ("create", "modify"),
     "modify": ("modify",),
     "stage": ("stage",),
-    "poll": ("poll",),
+    "poll": ("poll", "stage"),
 }
 _IMPLICATION_RULE = {
-    ("read", "stage"): "storage.stage is a superset of storage.read (WLCG profile v1.0)",
     ("create", "modify"): "storage.modify is a strict superset of storage.create "
-    "(WLCG profile v1.0)",
+    "(WLCG profile v1.2)",
+    ("poll", "stage"): "storage.stage also allows polling file locality (WLCG profile v1.2)",
 }
 _NOT_IMPLIED = {
+    ("read", "stage"): "storage.stage no longer implies read (WLCG profile v1.2, whatever the "
+    "token's wlcg.ver); reading needs storage.read",
     ("stage", "read"): "storage.read does not allow staging from tape; that needs storage.stage",
     ("modify", "create"): "storage.create never allows overwriting or deleting; that needs "
     "storage.modify",

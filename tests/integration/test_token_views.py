@@ -312,7 +312,7 @@ def test_campaign_scopes_hook(issuer, pi):
         slug="c1", title="C1", pi=pi, gid=30000001, data_paths=["/vo/campaigns/c1", "/other/x"]
     )
     hints = campaign_token_scopes(campaign=campaign)
-    assert hints[0].scopes == ("storage.read:/campaigns/c1", "storage.stage:/campaigns/c1")
+    assert hints[0].scopes == ("storage.read:/campaigns/c1",)
     assert hints[1].scopes == () and "outside" in hints[1].problem
     html = render_to_string("tokens/campaign_scopes.html", {"hints": hints, "campaign": campaign})
     assert "storage.read:/campaigns/c1" in html

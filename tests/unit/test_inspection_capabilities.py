@@ -26,10 +26,10 @@ def test_create_does_not_cover_modify():
     assert "never allows overwriting or deleting" in decision.rule
 
 
-def test_stage_covers_read_as_the_wlcg_profile_says():
+def test_stage_no_longer_implies_read():
     decision = caps("storage.stage:/tape").may("read", "/tape/run1/file")
-    assert decision.allowed
-    assert "superset of storage.read" in decision.rule
+    assert not decision.allowed
+    assert "storage.stage no longer implies read" in decision.rule
 
 
 def test_read_does_not_cover_stage():
@@ -42,10 +42,13 @@ def test_create_does_not_cover_read():
     assert not caps("storage.create:/data").may("read", "/data/file").allowed
 
 
-def test_poll_is_its_own_capability():
-    capabilities = caps("storage.poll:/tape storage.stage:/tape")
-    assert capabilities.may("poll", "/tape/f").allowed
-    assert not caps("storage.stage:/tape").may("poll", "/tape/f").allowed
+def test_poll_alone_allows_only_polling_and_stage_allows_polling():
+    assert caps("storage.poll:/tape").may("poll", "/tape/f").allowed
+    assert not caps("storage.poll:/tape").may("read", "/tape/f").allowed
+    assert not caps("storage.poll:/tape").may("stage", "/tape/f").allowed
+    decision = caps("storage.stage:/tape").may("poll", "/tape/f")
+    assert decision.allowed
+    assert "also allows polling" in decision.rule
 
 
 def test_root_scope_covers_everything_in_the_area():
@@ -169,7 +172,6 @@ def test_normalise_path_refuses_traversal(raw):
 def test_scopes_needed_for_a_campaign_path():
     assert scopes_needed("read", "/vo/campaigns/c1", base_path="/vo") == [
         "storage.read:/campaigns/c1",
-        "storage.stage:/campaigns/c1",
     ]
     assert scopes_needed("create", "/vo", base_path="/vo") == [
         "storage.create:/",
