@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.identities import normalise_identity, parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
-from accounts.models import Account, AuditEvent, Identity
+from accounts.models import Account, AuditEvent, Identity, Token
 
 
 def audit_record(
@@ -289,3 +289,21 @@ def account_set_email(
         ip=ip,
     )
     return locked
+
+
+# Tokens -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def token_delete(*, token: Token, actor: Account, ip: str | None = None) -> None:
+    """Forget a token the portal holds (its owner deletes it, or an admin revokes it)."""
+    by_admin = actor.pk != token.account_id
+    audit_record(
+        action="token.revoke" if by_admin else "token.delete",
+        actor=actor,
+        account=token.account,
+        target=f"token:{token.token_hash[:12]}",
+        detail={"idp": token.idp, "expires_at": token.expires_at.isoformat()},
+        ip=ip,
+    )
+    token.delete()
