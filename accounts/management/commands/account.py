@@ -1,9 +1,8 @@
 """manage.py account add|list|suspend|reactivate — accounts, in the spirit of rucio-admin."""
 
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from accounts.management.commands._output import refusal, write_json, write_table
+from accounts.management.commands._base import SubcommandsCommand, write_json, write_table
 from accounts.models import Account
 from accounts.selectors import account_find, accounts_list
 from accounts.services import account_create, account_reactivate, account_suspend
@@ -23,7 +22,7 @@ def account_json(account: Account) -> dict:
     }
 
 
-class Command(BaseCommand):
+class Command(SubcommandsCommand):
     help = "Add, list, suspend and reactivate accounts."
 
     def add_arguments(self, parser):
@@ -49,18 +48,6 @@ class Command(BaseCommand):
 
         for sub in (add, listing, suspend, reactivate):
             sub.add_argument("--json", action="store_true", help="Print JSON for scripts.")
-
-    def handle(self, *args, action: str, **options):
-        try:
-            getattr(self, f"handle_{action}")(**options)
-        except ValidationError as exc:
-            raise refusal(exc) from None
-
-    def _account(self, name: str) -> Account:
-        account = account_find(name=name)
-        if account is None:
-            raise CommandError(f"There is no account '{name}'; see `manage.py account list`.")
-        return account
 
     def _show(self, account: Account, options: dict, sentence: str) -> None:
         if options["json"]:
@@ -107,9 +94,9 @@ class Command(BaseCommand):
         )
 
     def handle_suspend(self, *, name, reason, **options):
-        account = account_suspend(account=self._account(name), reason=reason, actor=None)
+        account = account_suspend(account=self.account(name), reason=reason, actor=None)
         self._show(account, options, f"Suspended account {account.name}: {account.status_reason}")
 
     def handle_reactivate(self, *, name, reason, **options):
-        account = account_reactivate(account=self._account(name), reason=reason, actor=None)
+        account = account_reactivate(account=self.account(name), reason=reason, actor=None)
         self._show(account, options, f"Reactivated account {account.name}.")

@@ -1,12 +1,12 @@
 """manage.py identity add|list|remove — OIDC and X.509 identities, in the spirit of rucio-admin."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.identities import normalise_identity
-from accounts.management.commands._output import refusal, write_json, write_table
-from accounts.models import Account, Identity
-from accounts.selectors import account_find, identities_list, identity_find
+from accounts.management.commands._base import SubcommandsCommand, write_json, write_table
+from accounts.models import Identity
+from accounts.selectors import identities_list, identity_find
 from accounts.services import identity_add, identity_remove
 
 TYPES = [Identity.Type.OIDC, Identity.Type.X509]
@@ -24,7 +24,7 @@ def identity_json(identity: Identity) -> dict:
     }
 
 
-class Command(BaseCommand):
+class Command(SubcommandsCommand):
     help = "Add, list and remove the OIDC and X.509 identities of accounts."
 
     def add_arguments(self, parser):
@@ -59,18 +59,6 @@ class Command(BaseCommand):
         for sub in (add, listing, remove):
             sub.add_argument("--json", action="store_true", help="Print JSON for scripts.")
 
-    def handle(self, *args, action: str, **options):
-        try:
-            getattr(self, f"handle_{action}")(**options)
-        except ValidationError as exc:
-            raise refusal(exc) from None
-
-    def _account(self, name: str) -> Account:
-        account = account_find(name=name)
-        if account is None:
-            raise CommandError(f"There is no account '{name}'; see `manage.py account list`.")
-        return account
-
     def _normalised(self, type: str, identity: str) -> str:
         try:
             return normalise_identity(type=type, identity=identity)
@@ -79,7 +67,7 @@ class Command(BaseCommand):
 
     def handle_add(self, *, account, type, identity, email, idp, **options):
         linked = identity_add(
-            account=self._account(account),
+            account=self.account(account),
             type=type,
             identity=self._normalised(type, identity),
             email=email,
@@ -92,7 +80,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Linked {linked.type} identity {linked.identity} to {account}.")
 
     def handle_list(self, *, account, type, **options):
-        identities = identities_list(account=self._account(account) if account else None)
+        identities = identities_list(account=self.account(account) if account else None)
         if type:
             identities = identities.filter(type=type)
         identities = list(identities)
@@ -119,7 +107,7 @@ class Command(BaseCommand):
         )
 
     def handle_remove(self, *, account, type, identity, force, **options):
-        owner = self._account(account)
+        owner = self.account(account)
         value = self._normalised(type, identity)
         found = identity_find(type=type, identity=value)
         if found is None or found.account_id != owner.pk:

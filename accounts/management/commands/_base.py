@@ -1,10 +1,13 @@
-"""Output shared by the account and identity commands: an aligned table, or JSON for scripts."""
+"""Shared by the account and identity commands: subcommand dispatch, tables and JSON output."""
 
 import json
 from collections.abc import Iterable, Sequence
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+
+from accounts.models import Account
+from accounts.selectors import account_find
 
 
 def write_table(
@@ -33,3 +36,19 @@ def refusal(exc: ValidationError) -> CommandError:
     else:
         text = " ".join(exc.messages)
     return CommandError(text)
+
+
+class SubcommandsCommand(BaseCommand):
+    """`manage.py <command> <action> ...`: runs handle_<action>; service refusals exit 1."""
+
+    def handle(self, *args, action: str, **options):
+        try:
+            getattr(self, f"handle_{action}")(**options)
+        except ValidationError as exc:
+            raise refusal(exc) from None
+
+    def account(self, name: str) -> Account:
+        account = account_find(name=name)
+        if account is None:
+            raise CommandError(f"There is no account '{name}'; see `manage.py account list`.")
+        return account
