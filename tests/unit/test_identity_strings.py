@@ -2,12 +2,11 @@
 
 import pytest
 
-from accounts.identities import normalise_identity, oidc_identity, parse_oidc_identity
+from accounts.identities import normalise_identity, parse_oidc_identity
 
 
-def test_oidc_identity_is_ruccios_exact_format():
-    text = oidc_identity(sub="a1b2-c3", issuer="https://iam.example.org/")
-    assert text == "SUB=a1b2-c3, ISS=https://iam.example.org/"
+def test_rucios_oidc_identity_format_is_read():
+    text = "SUB=a1b2-c3, ISS=https://iam.example.org/"
     assert parse_oidc_identity(text) == ("a1b2-c3", "https://iam.example.org/")
 
 
