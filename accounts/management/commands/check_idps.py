@@ -52,13 +52,16 @@ def _client_credentials(
         body = response.json()
     except ValueError:
         body = {}
-    error = body.get("error", "") if isinstance(body, dict) else ""
+    if not isinstance(body, dict):
+        body = {}
+    error = str(body.get("error", ""))
     if response.status_code == 200 and body.get("access_token"):
         return PASS, "credentials accepted"
-    if error in ("unauthorized_client", "unsupported_grant_type", "invalid_scope"):
-        # The provider knows the client but refuses it this grant: fine for the login client.
-        return (FAIL if required else WARN), f"client_credentials not allowed ({error})"
-    return FAIL, f"refused: {error or response.status_code}"
+    said = f"{error}: {body.get('error_description', '')}".strip(": ") or str(response.status_code)
+    if error == "invalid_client" or not error or required:
+        return FAIL, f"refused ({said})"
+    # The client authenticated but may not use this grant (RFC 6749 5.2): fine for a login client.
+    return WARN, f"client_credentials not allowed ({said})"
 
 
 def check_provider(provider: IdentityProvider) -> list[Check]:
