@@ -211,6 +211,24 @@ def idpsecrets(idp_wlcg, idp_cern, settings, tmp_path) -> dict[str, idps.Identit
     cache.clear()
 
 
+@pytest.fixture
+def rogue_idp(settings, tmp_path):
+    """A misbehaving provider (tests/harness/rogue_idp.py), the portal's only one: "rogue".
+
+    For tests of what the portal does with bad answers; set its knobs (`id_token_claims`,
+    `sign_with`, `userinfo_sub`, ...) before the callback. Unknown users must register.
+    """
+    from tests.harness.idpsecrets import use_idpsecrets
+    from tests.harness.rogue_idp import start_rogue_idp
+
+    with start_rogue_idp() as rogue:
+        entries = {"rogue": rogue.idpsecrets_entry()}
+        use_idpsecrets(settings, tmp_path / "idpsecrets.json", entries)
+        yield rogue
+    idps._load.cache_clear()
+    cache.clear()
+
+
 def _login_as(page, username: str, password: str, provider_label: str) -> None:
     """Log in through the portal's login page and the provider's form, like a person would.
 

@@ -53,6 +53,7 @@ class RogueIdP:
     nonce: str = ""
     code_challenge: str = ""
     token_requests: list = field(default_factory=list)
+    codes: dict = field(default_factory=dict)  # code -> (nonce, code_challenge)
 
     def __post_init__(self) -> None:
         self.rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -85,14 +86,27 @@ class RogueIdP:
             ]
         }
 
+    def idpsecrets_entry(self, **extra) -> dict:
+        """This provider's entry for idpsecrets.json (nickname of your choice)."""
+        return {
+            "issuer": self.issuer,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [],
+            "display_name": "Rogue IdP",
+            **extra,
+        }
+
     def authorize(self, url: str) -> dict:
         """Play the provider: remember nonce and PKCE challenge, return the callback's query."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
         self.nonce = query.get("nonce", "")
         self.code_challenge = query.get("code_challenge", "")
-        return {"code": secrets.token_urlsafe(16), "state": query["state"], "iss": self.issuer}
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = (self.nonce, self.code_challenge)
+        return {"code": code, "state": query["state"], "iss": self.issuer}
 
-    def id_token(self) -> str:
+    def id_token(self, nonce: str = "") -> str:
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -100,7 +114,7 @@ class RogueIdP:
             "aud": CLIENT_ID,
             "iat": now,
             "exp": now + 300,
-            "nonce": self.nonce,
+            "nonce": nonce or self.nonce,
             **self.id_token_claims,
         }
         if self.sign_with == "none":
@@ -119,16 +133,17 @@ class RogueIdP:
         return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, **self.id_token_header})
 
     def token_response(self, form: dict) -> dict:
+        nonce, challenge = self.codes.get(form.get("code", ""), ("", ""))
         verifier = form.get("code_verifier", "")
         digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-        self.token_requests.append({**form, "pkce_ok": digest.decode() == self.code_challenge})
+        self.token_requests.append({**form, "pkce_ok": digest.decode() == challenge})
         return {
             "access_token": secrets.token_urlsafe(32),
             "token_type": "Bearer",
             "expires_in": 300,
             "refresh_token": secrets.token_urlsafe(32),
             "scope": "openid profile email offline_access",
-            "id_token": self.id_token(),
+            "id_token": self.id_token(nonce),
         }
 
     def userinfo_response(self) -> dict:

@@ -16,38 +16,22 @@ from django.test import Client
 from accounts.models import AuditEvent, Identity, Token
 from accounts.oidc import oidc_identity
 from accounts.services import identity_add
-from tests.harness.idpsecrets import use_idpsecrets
-from tests.harness.rogue_idp import CLIENT_ID, CLIENT_SECRET, start_rogue_idp
 
 
 @pytest.fixture
-def rogue(settings, tmp_path):
-    with start_rogue_idp() as running:
-        use_idpsecrets(
-            settings,
-            tmp_path / "idpsecrets.json",
-            {
-                "rogue": {
-                    "issuer": running.issuer,
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                    "redirect_uris": [],
-                    "display_name": "Rogue IdP",
-                }
-            },
-        )
-        yield running
-
-
-@pytest.fixture
-def rosa(member, rogue):
+def rosa(member, rogue_idp):
     """The rogue provider's user is linked to the `member` account, so a good token logs in."""
     identity_add(
         account=member,
         type=Identity.Type.OIDC,
-        identity=oidc_identity(issuer=rogue.issuer, sub=rogue.sub),
+        identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
     )
     return member
+
+
+@pytest.fixture
+def rogue(rogue_idp):
+    return rogue_idp
 
 
 def start(client, rogue) -> dict:
