@@ -302,3 +302,18 @@ def login_token_store(
     token.full_clean()
     token.save()
     return token
+
+
+@transaction.atomic
+def token_delete(*, token: Token, actor: Account, ip: str | None = None) -> None:
+    """Forget a token the portal holds (its owner deletes it, or an admin revokes it)."""
+    by_admin = actor.pk != token.account_id
+    audit_record(
+        action="token.revoke" if by_admin else "token.delete",
+        actor=actor,
+        account=token.account,
+        target=f"token:{token.token_hash[:12]}",
+        detail={"idp": token.idp, "expires_at": token.expires_at.isoformat()},
+        ip=ip,
+    )
+    token.delete()
