@@ -163,7 +163,13 @@ class ProviderBackend(OIDCAuthenticationBackend):
             )
             response.raise_for_status()
             if response.headers.get("content-type", "").lower().startswith("application/jwt"):
-                claims = verify_jwt(self.provider, self.document, response.text, what="userinfo")
+                claims = verify_jwt(
+                    self.provider,
+                    self.document,
+                    response.text,
+                    what="userinfo",
+                    required=("iss", "sub", "aud"),
+                )
             else:
                 claims = response.json()
         except (requests.RequestException, ValueError) as exc:

@@ -113,8 +113,12 @@ def verify_jwt(
     *,
     what: str = "identity token",
     nonce: str | None = None,
+    required: tuple[str, ...] = ("iss", "sub", "aud", "exp", "iat"),
 ) -> dict:
-    """Check a JWT from `provider` for our client and return its claims, or raise LoginRefused."""
+    """Check a JWT from `provider` for our client and return its claims, or raise LoginRefused.
+
+    `required` claims must be present; signed userinfo needs only iss, sub and aud.
+    """
     label = provider.label
     try:
         header = jwt.get_unverified_header(token)
@@ -125,7 +129,7 @@ def verify_jwt(
             detail=str(exc),
         ) from exc
     alg = header.get("alg")
-    if alg not in ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ALGORITHMS:
         raise LoginRefused(
             "bad_algorithm",
             f"The {what} from {label} is signed with {alg!r}, which this portal does not accept "
@@ -141,7 +145,7 @@ def verify_jwt(
             audience=provider.client_id,
             issuer=provider.issuer,
             leeway=LEEWAY,
-            options={"require": ["iss", "sub", "aud", "exp", "iat"], "strict_aud": False},
+            options={"require": list(required), "strict_aud": False},
         )
     except jwt.InvalidTokenError as exc:
         reason, sentence = next(
@@ -155,17 +159,15 @@ def verify_jwt(
     if azp is not None and azp != provider.client_id:
         raise LoginRefused(
             "bad_audience",
-            f"The {what} from {label} was issued for another application. Start the login again.",
+            f"The {what} from {label} was issued for another application. {AGAIN}",
             detail=f"azp {azp!r}",
         )
     if nonce is not None and claims.get("nonce") != nonce:
         raise LoginRefused(
             "bad_nonce",
             f"The {what} from {label} does not belong to the login you started here (its nonce "
-            "differs). Start the login again.",
+            f"differs). {AGAIN}",
         )
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise LoginRefused(
-            "missing_claim", f"The {what} from {label} names no subject. Start the login again."
-        )
+        raise LoginRefused("missing_claim", f"The {what} from {label} names no subject. {AGAIN}")
     return claims

@@ -27,6 +27,14 @@ CLIENT_ID = "gatehouse-rogue"
 CLIENT_SECRET = "rogue-client-secret-long-enough-for-hmac"
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _compact(header: dict, claims: dict) -> str:
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+
+
 def _public_jwk(key, kid: str, alg: str) -> dict:
     algorithm = jwt.algorithms.RSAAlgorithm if alg.startswith("RS") else jwt.algorithms.ECAlgorithm
     jwk = json.loads(algorithm.to_jwk(key.public_key()))
@@ -49,6 +57,7 @@ class RogueIdP:
     id_token_header: dict = field(default_factory=dict)
     sign_with: str = "rsa"  # rsa, ec, stranger (unpublished key, published kid), none, hs256
     userinfo_sub: str | None = None  # a different sub at userinfo
+    userinfo_signed_with: str = ""  # "rsa" or "stranger": answer userinfo as a signed JWT
     port: int = 0
     nonce: str = ""
     code_challenge: str = ""
@@ -118,10 +127,12 @@ class RogueIdP:
             **self.id_token_claims,
         }
         if self.sign_with == "none":
-            header = {"alg": "none", "typ": "JWT", **self.id_token_header}
-            segments = [json.dumps(header).encode(), json.dumps(claims).encode()]
-            encoded = [base64.urlsafe_b64encode(s).rstrip(b"=").decode() for s in segments]
-            return ".".join(encoded) + "."
+            return _compact({"alg": "none", "typ": "JWT", **self.id_token_header}, claims) + "."
+        if "alg" in self.id_token_header:  # a header PyJWT would not write: sign it by hand, RS256
+            signing_input = _compact({"kid": "rogue-rsa", **self.id_token_header}, claims)
+            rs256 = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256)
+            signature = rs256.sign(signing_input.encode(), self.rsa_key)
+            return f"{signing_input}.{_b64(signature)}"
         if self.sign_with == "hs256":  # the classic: the client secret as an HMAC key
             headers = {"kid": "rogue-rsa", **self.id_token_header}
             return jwt.encode(claims, CLIENT_SECRET, algorithm="HS256", headers=headers)
@@ -148,6 +159,11 @@ class RogueIdP:
 
     def userinfo_response(self) -> dict:
         return {"sub": self.userinfo_sub or self.sub, **self.userinfo}
+
+    def userinfo_jwt(self) -> str:
+        key = self.rsa_key if self.userinfo_signed_with == "rsa" else self.stranger_key
+        claims = {"iss": self.issuer, "aud": CLIENT_ID, **self.userinfo_response()}
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "rogue-rsa"})
 
     def stop(self) -> None:
         if self._server is not None:
@@ -181,6 +197,13 @@ def _handler(rogue: RogueIdP) -> type[BaseHTTPRequestHandler]:
                 return self._json(rogue.discovery())
             if path == "/jwks":
                 return self._json(rogue.jwks())
+            if path == "/userinfo" and rogue.userinfo_signed_with:
+                data = rogue.userinfo_jwt().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/jwt")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                return self.wfile.write(data)
             if path == "/userinfo":
                 return self._json(rogue.userinfo_response())
             return self._json({"error": "not_found"}, 404)

@@ -110,6 +110,14 @@ def test_unsigned_and_symmetric_tokens_are_refused(client, rosa, rogue, caplog, 
     assert_refused(response, "bad_algorithm", "which this portal does not accept", caplog)
 
 
+def test_an_algorithm_that_is_not_a_name_is_refused(client, rosa, rogue, caplog):
+    caplog.set_level(logging.INFO)
+    query = start(client, rogue)
+    rogue.id_token_header = {"alg": ["RS256"]}
+    response = client.get("/oidc/callback/", query)
+    assert_refused(response, "bad_algorithm", "which this portal does not accept", caplog)
+
+
 def test_keys_named_in_the_token_header_are_ignored(client, rosa, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
@@ -167,3 +175,18 @@ def test_an_answer_naming_another_issuer_is_refused(client, rosa, rogue):
     assert response.status_code == 400
     assert SESSION_KEY not in response.wsgi_request.session
     assert not rogue.token_requests
+
+
+def test_signed_userinfo_is_verified(client, rosa, rogue):
+    query = start(client, rogue)
+    rogue.userinfo_signed_with = "rsa"
+    response = client.get("/oidc/callback/", query)
+    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+
+
+def test_signed_userinfo_with_a_bad_signature_is_refused(client, rosa, rogue, caplog):
+    caplog.set_level(logging.INFO)
+    query = start(client, rogue)
+    rogue.userinfo_signed_with = "stranger"
+    response = client.get("/oidc/callback/", query)
+    assert_refused(response, "bad_signature", "The userinfo from Rogue IdP has a signature", caplog)
