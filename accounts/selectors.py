@@ -1,12 +1,15 @@
 """Reads for accounts, identities and tokens."""
 
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from accounts.identities import parse_oidc_identity
+from accounts.idps import get_provider, provider_for_issuer
 from accounts.models import Account, Identity, Registration, Token
 
 
@@ -14,19 +17,9 @@ def tokens_for_account(*, account: Account) -> QuerySet[Token]:
     return Token.objects.filter(account=account).order_by("-created")
 
 
-# ---- Login and registration (accounts.oidc) -------------------------------------------------
+# Login and registration (accounts.oidc) ---------------------------------------------------------
 
 ACCOUNT_NAME_MAX = 25
-
-
-def account_for_oidc_identity(*, identity: str) -> tuple[Account, Identity] | None:
-    """The account an OIDC identity string ("SUB=.., ISS=..") is linked to, if any."""
-    row = (
-        Identity.objects.select_related("account")
-        .filter(type=Identity.Type.OIDC, identity=identity)
-        .first()
-    )
-    return (row.account, row) if row else None
 
 
 def account_name_taken(*, name: str) -> bool:
@@ -67,6 +60,93 @@ def registrations_pending() -> QuerySet[Registration]:
 def registration_latest(*, identity: str) -> Registration | None:
     """The newest registration for an identity string, whatever its state."""
     return Registration.objects.filter(identity=identity).order_by("-created").first()
+
+
+def account_find(*, name: str) -> Account | None:
+    return Account.objects.filter(name=name).first()
+
+
+def accounts_list(*, status: str | None = None, type: str | None = None) -> QuerySet[Account]:
+    """Accounts by name, each with `identity_count`."""
+    accounts = Account.objects.annotate(identity_count=Count("identities")).order_by("name")
+    if status:
+        accounts = accounts.filter(status=status)
+    if type:
+        accounts = accounts.filter(type=type)
+    return accounts
+
+
+def identities_list(*, account: Account | None = None) -> QuerySet[Identity]:
+    identities = Identity.objects.select_related("account").order_by(
+        "account__name", "type", "created"
+    )
+    return identities.filter(account=account) if account is not None else identities
+
+
+def identity_find(*, type: str, identity: str) -> Identity | None:
+    """The identity with this exact (type, stored string), whichever account holds it."""
+    return Identity.objects.select_related("account").filter(type=type, identity=identity).first()
+
+
+def identity_of_account(*, account: Account, pk: int) -> Identity | None:
+    return Identity.objects.filter(account=account, pk=pk).first()
+
+
+def identity_is_last_login(*, identity: Identity) -> bool:
+    """True for the only OIDC identity of a USER account (identity_remove refuses it)."""
+    if identity.type != Identity.Type.OIDC or identity.account.type != Account.Type.USER:
+        return False
+    others = Identity.objects.filter(account_id=identity.account_id, type=Identity.Type.OIDC)
+    return not others.exclude(pk=identity.pk).exists()
+
+
+def identity_provider_label(*, identity: Identity) -> str:
+    """Who vouches for the identity: the provider's display name for OIDC, "" otherwise."""
+    if identity.type != Identity.Type.OIDC:
+        return ""
+    provider = get_provider(identity.idp) if identity.idp else None
+    if provider is None:
+        try:
+            _sub, issuer = parse_oidc_identity(identity.identity)
+        except ValueError:
+            return identity.idp
+        provider = provider_for_issuer(issuer)
+        if provider is None:
+            return identity.idp or issuer
+    return provider.label
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    """One identity as the account page shows it."""
+
+    identity: Identity
+    provider: str
+    subject: str
+    last_login: bool
+
+
+def identity_rows_for_account(*, account: Account) -> list[IdentityRow]:
+    rows = []
+    identities = list(Identity.objects.filter(account=account).order_by("type", "created"))
+    oidc_count = sum(1 for i in identities if i.type == Identity.Type.OIDC)
+    for identity in identities:
+        identity.account = account
+        subject = identity.identity
+        if identity.type == Identity.Type.OIDC:
+            with contextlib.suppress(ValueError):  # a malformed stored string is shown whole
+                subject, _issuer = parse_oidc_identity(identity.identity)
+        rows.append(
+            IdentityRow(
+                identity=identity,
+                provider=identity_provider_label(identity=identity),
+                subject=subject,
+                last_login=identity.type == Identity.Type.OIDC
+                and account.type == Account.Type.USER
+                and oidc_count == 1,
+            )
+        )
+    return rows
 
 
 # ---- tokens the portal holds, and the token story of a campaign (issue 5) ----

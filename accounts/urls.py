@@ -1,10 +1,17 @@
 from django.urls import path
 
-from accounts import views
+from accounts import account_views, views
 from accounts.oidc import views as oidc_views
 
 urlpatterns = [
     path("login/", views.login_page, name="login"),
+    path("account/", account_views.account_page, name="account"),
+    path(
+        "account/identities/<int:pk>/remove/",
+        account_views.identity_remove_page,
+        name="account-identity-remove",
+    ),
+    path("account/certificate/", account_views.certificate_page, name="account-certificate"),
     # Login (accounts.oidc) and registration
     path("login/<str:idp>/", oidc_views.login_start, name="oidc_login_start"),
     path("oidc/callback/", oidc_views.oidc_callback, name="oidc_callback"),

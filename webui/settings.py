@@ -290,6 +290,9 @@ GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
 GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
 GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
 GATEHOUSE_CERT_VERIFY_HEADER = os.getenv("GATEHOUSE_CERT_VERIFY_HEADER", "X-SSL-Client-Verify")
+# Where the proxy asks browsers for a certificate. The same host name on another port (e.g.
+# https://gatehouse.example.org:8443) keeps the session cookie, so users stay logged in there.
+GATEHOUSE_CERT_LOGIN_URL = os.getenv("GATEHOUSE_CERT_LOGIN_URL", "").rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -9,14 +9,10 @@
 
 from dataclasses import dataclass, field
 
+from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider
 
 AGAIN = "Start the login again; if this keeps happening, tell the portal's operators."
-
-
-def oidc_identity(*, issuer: str, sub: str) -> str:
-    """Rucio's OIDC identity string for a (issuer, sub) pair."""
-    return f"SUB={sub}, ISS={issuer}"
 
 
 class LoginRefused(Exception):

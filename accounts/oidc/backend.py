@@ -16,11 +16,12 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
 from accounts import services
+from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider, ProviderUnavailable, discovery
 from accounts.models import Account, Identity, Token
-from accounts.oidc import AGAIN, LoginRefused, RegistrationRequired, VerifiedLogin, oidc_identity
+from accounts.oidc import AGAIN, LoginRefused, RegistrationRequired, VerifiedLogin
 from accounts.oidc.verify import verify_jwt
-from accounts.selectors import account_for_oidc_identity
+from accounts.selectors import identity_find
 from webui.http import client_ip
 
 log = logging.getLogger(__name__)
@@ -186,11 +187,21 @@ class ProviderBackend(OIDCAuthenticationBackend):
             )
         return claims
 
+    def _identity_string(self, claims) -> str:
+        try:
+            return oidc_identity(issuer=claims["iss"], sub=claims["sub"])
+        except ValueError as exc:
+            raise LoginRefused(
+                "bad_subject",
+                f"{self.provider.label} named a subject this portal cannot store. {AGAIN}",
+                detail=str(exc),
+            ) from exc
+
     def filter_users_by_claims(self, claims):
-        """By the (issuer, sub) identity only; never by email."""
-        identity = oidc_identity(issuer=claims["iss"], sub=claims["sub"])
+        """By the (issuer, sub) identity only; never by email (the parent's way)."""
         return Account.objects.filter(
-            identities__type=Identity.Type.OIDC, identities__identity=identity
+            identities__type=Identity.Type.OIDC,
+            identities__identity=self._identity_string(claims),
         )
 
     def verify_claims(self, claims):
@@ -200,11 +211,13 @@ class ProviderBackend(OIDCAuthenticationBackend):
         userinfo = self.get_userinfo(access_token, id_token, payload)
         # The ID token's iss/sub/aud win over anything the userinfo endpoint says.
         claims = {**userinfo, **payload}
-        login = VerifiedLogin(self.provider, payload["iss"], payload["sub"], claims)
-        found = account_for_oidc_identity(identity=login.identity)
+        if not self.verify_claims(claims):
+            raise LoginRefused("missing_claim", f"{self.provider.label} named no subject. {AGAIN}")
+        identity = self._identity_string(claims)
+        found = identity_find(type=Identity.Type.OIDC, identity=identity)
         if found:
-            account, self.identity = found
-            return self.update_user(account, claims)
+            self.identity = found
+            return self.update_user(found.account, claims)
         policy = self.provider.unknown_users
         if policy == "auto":
             return self.create_user(claims)
@@ -215,12 +228,14 @@ class ProviderBackend(OIDCAuthenticationBackend):
                 f"{self.provider.label} are not made on login. Ask the data centre to create one "
                 "for you, or log in with another provider.",
             )
-        raise RegistrationRequired(login)
+        raise RegistrationRequired(
+            VerifiedLogin(self.provider, claims["iss"], claims["sub"], claims)
+        )
 
     def create_user(self, claims):
         account, self.identity = services.account_create_from_login(
             idp=self.provider.nickname,
-            identity=oidc_identity(issuer=claims["iss"], sub=claims["sub"]),
+            identity=self._identity_string(claims),
             claims=claims,
             ip=client_ip(self.request),
         )

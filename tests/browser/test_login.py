@@ -5,8 +5,8 @@ import re
 import pytest
 from django.core import mail
 
+from accounts.identities import oidc_identity
 from accounts.models import Account, AuditEvent, Identity, Registration
-from accounts.oidc import oidc_identity
 from accounts.services import identity_add
 from tests.conftest import IDP_USERS
 
@@ -19,6 +19,7 @@ DAVE = IDP_USERS["cern"][1]
 
 def link(account, idp, user) -> None:
     identity_add(
+        actor=None,
         account=account,
         type=Identity.Type.OIDC,
         identity=oidc_identity(issuer=idp.issuer, sub=user["sub"]),

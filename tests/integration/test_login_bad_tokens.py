@@ -13,8 +13,8 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
+from accounts.identities import oidc_identity
 from accounts.models import AuditEvent, Identity, Token
-from accounts.oidc import oidc_identity
 from accounts.services import identity_add
 
 
@@ -22,6 +22,7 @@ from accounts.services import identity_add
 def rosa(member, rogue_idp):
     """The rogue provider's user is linked to the `member` account, so a good token logs in."""
     identity_add(
+        actor=None,
         account=member,
         type=Identity.Type.OIDC,
         identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),

@@ -14,8 +14,8 @@ from django.contrib.auth import SESSION_KEY
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from accounts.identities import oidc_identity
 from accounts.models import Account, AuditEvent, Identity, Registration, Token
-from accounts.oidc import oidc_identity
 from accounts.services import registration_approve
 from tests.conftest import IDP_USERS
 from tests.harness.idp import start_idp

@@ -11,8 +11,8 @@ from django.contrib.auth import SESSION_KEY
 from django.core import mail
 
 from accounts.forms import RegistrationForm
+from accounts.identities import oidc_identity
 from accounts.models import Account, AuditEvent, Identity, Registration
-from accounts.oidc import oidc_identity
 from accounts.selectors import account_name_suggestion
 from accounts.services import identity_add, registration_create, registration_reject
 from tests.harness.idpsecrets import use_idpsecrets
@@ -34,6 +34,7 @@ def set_policy(settings, tmp_path, rogue, policy: str) -> None:
 @pytest.fixture
 def linked(member, rogue_idp):
     identity_add(
+        actor=None,
         account=member,
         type=Identity.Type.OIDC,
         identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
