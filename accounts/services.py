@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import jwt
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
@@ -520,6 +521,9 @@ def login_token_store(
         refresh_token=refresh_token,
         refresh=bool(refresh_token),
         refresh_start=now if refresh_token else None,
+        refresh_lifetime=timedelta(hours=settings.GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS)
+        if refresh_token
+        else None,
         refresh_expires_at=now + timedelta(seconds=refresh_expires_in)
         if refresh_token and isinstance(refresh_expires_in, int) and refresh_expires_in > 0
         else None,

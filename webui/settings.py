@@ -261,6 +261,8 @@ GATEHOUSE_LOGIN_SCOPES = os.getenv("GATEHOUSE_LOGIN_SCOPES", "openid profile ema
 GATEHOUSE_LOGIN_RATE = envint("GATEHOUSE_LOGIN_RATE", 20)
 GATEHOUSE_LOGIN_STATE_TTL = envint("GATEHOUSE_LOGIN_STATE_TTL", 600)
 GATEHOUSE_SESSION_RENEW_SECONDS = envint("GATEHOUSE_SESSION_RENEW_SECONDS", 15 * 60)
+# How long a login's tokens are kept fresh with its refresh token (Rucio's default: 96 hours).
+GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS = envint("GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS", 96)
 # Reverse proxies whose X-Forwarded-For names the client (login rate limit, audit addresses).
 GATEHOUSE_TRUSTED_PROXIES = envlist("GATEHOUSE_TRUSTED_PROXIES")
 # Token inspection: issuers trusted besides the providers, and storage elements to check against

@@ -64,6 +64,8 @@ def test_a_good_token_logs_in(client, rosa, rogue):
     assert rogue.token_requests[0]["pkce_ok"] is True
     token = Token.objects.get()
     assert token.account == rosa and token.refresh_token and token.id_token
+    assert token.refresh and token.refresh_lifetime.total_seconds() == 96 * 3600
+    assert token.refresh_start and token.ip == "127.0.0.1"
     assert AuditEvent.objects.filter(action="login.success", account=rosa).exists()
 
 
