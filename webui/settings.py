@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After auth and htmx: re-checks OIDC logins with the provider, HX-Redirect for htmx requests.
+    "accounts.oidc.middleware.SessionRefresh",
 ]
 
 if PRODUCTION:  # serves collected static files from gunicorn; runserver does it in development
@@ -135,7 +137,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Account"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "accounts.oidc.backend.ProviderBackend",  # OIDC login through the configured providers
+    "django.contrib.auth.backends.ModelBackend",  # password login to the admin site
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -249,6 +254,17 @@ GATEHOUSE_IDPSECRETS = os.getenv(
 GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
 GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
 GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+# Login (accounts.oidc): scopes asked for (offline_access is added when the provider offers it),
+# login starts allowed per client address per minute, how long a started login stays valid, and
+# how often a logged-in session is re-checked with its provider (silently, prompt=none).
+GATEHOUSE_LOGIN_SCOPES = os.getenv("GATEHOUSE_LOGIN_SCOPES", "openid profile email")
+GATEHOUSE_LOGIN_RATE = envint("GATEHOUSE_LOGIN_RATE", 20)
+GATEHOUSE_LOGIN_STATE_TTL = envint("GATEHOUSE_LOGIN_STATE_TTL", 600)
+GATEHOUSE_SESSION_RENEW_SECONDS = envint("GATEHOUSE_SESSION_RENEW_SECONDS", 15 * 60)
+# How long a login's tokens are kept fresh with its refresh token (Rucio's default: 96 hours).
+GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS = envint("GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS", 96)
+# Reverse proxies whose X-Forwarded-For names the client (login rate limit, audit addresses).
+GATEHOUSE_TRUSTED_PROXIES = envlist("GATEHOUSE_TRUSTED_PROXIES")
 # Token inspection: issuers trusted besides the providers, and storage elements to check against
 # (JSON lists; formats in accounts/token_inspection.py).
 GATEHOUSE_EXTRA_ISSUERS = os.getenv("GATEHOUSE_EXTRA_ISSUERS", "[]")
