@@ -13,6 +13,13 @@ OIDC_RE = re.compile(r"SUB=(?P<sub>.*), ISS=(?P<issuer>.*)", re.DOTALL)
 OIDC_EXAMPLE = "SUB=5f2c8d1e-0000-4000-8000-000000000001, ISS=https://iam.example.org/"
 
 
+def oidc_identity(*, sub: str, issuer: str) -> str:
+    """Rucio's identity string for an OIDC subject at an issuer; refuses values it cannot hold."""
+    text = f"SUB={sub}, ISS={issuer}"
+    parse_oidc_identity(text)
+    return text
+
+
 def parse_oidc_identity(text: str) -> tuple[str, str]:
     """(sub, issuer) from ``SUB=<sub>, ISS=<issuer>``; ValueError saying what is wrong."""
     match = OIDC_RE.fullmatch(text)
