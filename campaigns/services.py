@@ -37,6 +37,8 @@ _VERB = {
 }
 
 REMINDER_DAYS = {"14d": 14, "1d": 1}
+# Campaign pages live at /campaigns/<slug>/: these slugs would hide other pages.
+RESERVED_SLUGS = frozenset({"mine", "who-can-read"})
 
 
 def _posix_range(kind: str) -> tuple[int, int]:
@@ -89,7 +91,8 @@ def _require_pi_or_admin(campaign: Campaign, actor: Account | None, what: str) -
 
 
 def _require_active_campaign(campaign: Campaign) -> None:
-    if campaign.status != Campaign.Status.ACTIVE:
+    status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+    if status != Campaign.Status.ACTIVE:
         raise ValidationError(
             f"Campaign {campaign.slug} is archived: it takes no new members. "
             "Ask an admin if it should be reopened."
@@ -206,6 +209,8 @@ def campaign_create(
     """A new campaign with a fresh GID; its PI becomes an approved member with role pi."""
     _require_admin(actor, "create campaigns")
     _require_active_account(pi)
+    if slug in RESERVED_SLUGS:
+        raise ValidationError(f"{slug!r} is reserved for a page of the portal: pick another name.")
     campaign = Campaign(
         slug=slug,
         title=title,
