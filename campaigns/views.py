@@ -262,7 +262,9 @@ def _manage_done(request, campaign, viewer, fragment: str, *, ok: str = "", erro
     """After a manage action: the fragment for htmx, else a message and a redirect (PRG)."""
     if request.htmx:
         context = _manage_context(campaign, viewer, notice=ok, error=error, fragment=fragment)
-        return render(request, f"{MANAGE}#{fragment}", context)
+        # The targeted section is swapped in place, the other one out of band: a decision
+        # changes both lists.
+        return render(request, f"{MANAGE}#sections", context)
     if error:
         messages.error(request, error)
     if ok:

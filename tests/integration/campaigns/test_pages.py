@@ -23,9 +23,12 @@ def test_approve_with_htmx_returns_the_requests_fragment(as_role, requester, cam
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card" id="requests">')
-    assert "<html" not in html and 'id="members"' not in html
+    assert "<html" not in html and 'id="settings"' not in html
     assert "requester is now a member of nightsky." in html
     assert "No requests are waiting." in html
+    # The member list changes too: it comes along as an out-of-band swap.
+    assert '<section class="card" id="members" hx-swap-oob="true">' in html
+    assert f'id="member-{open_membership(campaign, requester).pk}"' in html
     target.refresh_from_db()
     assert (target.state, target.valid_until) == ("approved", days(90))
 
@@ -58,8 +61,9 @@ def test_member_actions_with_htmx_return_the_members_fragment(as_role, member, o
         reverse("campaigns:member_add", args=["nightsky"]), {"account_name": "outsider"}, **HTMX
     )
     html = response.content.decode()
-    assert html.lstrip().startswith('<section class="card" id="members">')
-    assert "outsider is now a member" in html and 'id="requests"' not in html
+    assert '<section class="card" id="members">' in html
+    assert '<section class="card" id="requests" hx-swap-oob="true">' in html
+    assert "outsider is now a member" in html
     target = open_membership(campaign, member)
     response = client.post(
         reverse("campaigns:member_valid_until", args=["nightsky", target.pk]),
