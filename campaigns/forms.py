@@ -12,7 +12,7 @@ class CampaignFilterForm(forms.Form):
         label="Search",
         required=False,
         max_length=100,
-        widget=forms.SearchInput(attrs={"placeholder": "name, title, PI or description"}),
+        widget=forms.SearchInput(attrs={"placeholder": "name, title or PI"}),
     )
     show = forms.ChoiceField(
         label="Show",

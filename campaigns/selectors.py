@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -204,10 +214,15 @@ def campaign_list(
 def campaign_members(
     campaign: Campaign, *, states: tuple[str, ...] = (Membership.State.APPROVED,)
 ) -> QuerySet[Membership]:
+    role_order = Case(
+        When(role=Membership.Role.PI, then=0),
+        When(role=Membership.Role.MANAGER, then=1),
+        default=2,
+    )
     return (
         Membership.objects.filter(campaign=campaign, state__in=states)
         .select_related("account", "decided_by")
-        .order_by("account__name")
+        .order_by(role_order, "account__name")
     )
 
 
@@ -299,6 +314,16 @@ class AccessReason(enum.StrEnum):
     NOT_MEMBER = "not_member"
     SUSPENDED = "suspended"
     NO_CAMPAIGN = "no_campaign"
+
+    @property
+    def label(self) -> str:
+        return {
+            "public": "public: no embargo, or the embargo has ended",
+            "member": "member of the campaign",
+            "not_member": "under embargo, not a member",
+            "suspended": "account not active",
+            "no_campaign": "no campaign covers this path",
+        }[self.value]
 
 
 @dataclass(frozen=True)
