@@ -419,19 +419,25 @@ def campaign_settings(request, slug: str):
         return render(request, MANAGE, context, status=400)
     data, comment = form.cleaned_data, form.cleaned_data["comment"]
     changed = []
-    if data["embargo_until"] != campaign.embargo_until:
-        campaign = services.campaign_update_embargo(
-            campaign=campaign,
-            embargo_until=data["embargo_until"],
-            actor=request.user,
-            comment=comment,
-        )
-        changed.append("embargo date")
-    if services.data_paths_clean(data["data_paths"]) != campaign.data_paths:
-        services.campaign_update_data_paths(
-            campaign=campaign, data_paths=data["data_paths"], actor=request.user, comment=comment
-        )
-        changed.append("data paths")
+    try:
+        if data["embargo_until"] != campaign.embargo_until:
+            campaign = services.campaign_update_embargo(
+                campaign=campaign,
+                embargo_until=data["embargo_until"],
+                actor=request.user,
+                comment=comment,
+            )
+            changed.append("embargo date")
+        if services.data_paths_clean(data["data_paths"]) != campaign.data_paths:
+            services.campaign_update_data_paths(
+                campaign=campaign,
+                data_paths=data["data_paths"],
+                actor=request.user,
+                comment=comment,
+            )
+            changed.append("data paths")
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
     if changed:
         messages.success(request, f"Saved the {' and '.join(changed)} of {campaign.slug}.")
     else:
