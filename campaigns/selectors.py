@@ -441,27 +441,3 @@ def path_access(
         matched_prefix=prefix,
         campaigns=everyone,
     )
-
-
-def token_scopes_for(campaign: Campaign) -> list[dict] | None:
-    """Which token scopes read each data path, per identity provider; None when unavailable.
-
-    Uses the token inspection core (`accounts.inspection.scopes_needed`) when it is installed.
-    """
-    try:
-        from accounts.inspection import PathRejected as ScopePathRejected
-        from accounts.inspection import scopes_needed
-    except ImportError:
-        return None
-    from accounts.idps import get_providers
-
-    rows = []
-    for data_path in campaign.data_paths:
-        for provider in get_providers().values():
-            try:
-                scopes = scopes_needed("read", data_path, base_path=provider.storage_base_path)
-            except ScopePathRejected as exc:
-                rows.append({"path": data_path, "provider": provider, "error": str(exc)})
-            else:
-                rows.append({"path": data_path, "provider": provider, "scopes": scopes})
-    return rows

@@ -8,8 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
 
 from accounts.models import Account
+from accounts.selectors import campaign_token_scopes
 from campaigns import selectors, services
 from campaigns.forms import (
     CampaignFilterForm,
@@ -111,7 +113,7 @@ def campaign_detail(request, slug: str):
         "managers": list(selectors.managers_of(campaign)),
         "member_count": selectors.current_members(campaign).count(),
         "join_form": JoinRequestForm(),
-        "token_scopes": selectors.token_scopes_for(campaign),
+        "scope_hints": campaign_token_scopes(campaign=campaign),
     }
     if viewer.may_see_members:
         context["members"] = selectors.campaign_members(campaign)
@@ -262,9 +264,9 @@ def _manage_done(request, campaign, viewer, fragment: str, *, ok: str = "", erro
     """After a manage action: the fragment for htmx, else a message and a redirect (PRG)."""
     if request.htmx:
         context = _manage_context(campaign, viewer, notice=ok, error=error, fragment=fragment)
-        # The targeted section is swapped in place, the other one out of band: a decision
-        # changes both lists.
-        return render(request, f"{MANAGE}#sections", context)
+        # The targeted section is swapped in place, the other one out of band (a decision
+        # changes both lists); the action's URL must not become the page's (boosted form).
+        return push_url(render(request, f"{MANAGE}#sections", context), False)
     if error:
         messages.error(request, error)
     if ok:

@@ -103,6 +103,16 @@ def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, sho
     assert page.url == url_before  # swapped in place, no reload
     page.locator("#members tr", has_text="Alice Archer").wait_for()
     page.screenshot(path=shots / "campaign-manage-after.png", full_page=True)
+
+    # End dates are set and cleared in place too (the Clear button's name reaches the server).
+    end = (timezone.localdate() + datetime.timedelta(days=30)).isoformat()
+    row = page.locator("#members tr", has_text="Alice Archer")
+    row.get_by_label("End date for alice").fill(end)
+    row.get_by_role("button", name="Set").click()
+    page.locator("#members").get_by_text(f"alice's membership now ends after {end}.").wait_for()
+    page.locator("#members tr", has_text="Alice Archer").get_by_role("button", name="Clear").click()
+    page.locator("#members").get_by_text("alice's membership has no end date now.").wait_for()
+    assert page.url == url_before
     membership = Membership.objects.get(account=alice, campaign=cast["campaign"])
     assert (membership.state, membership.decided_by, membership.comment) == (
         "approved",
