@@ -126,7 +126,9 @@ def database_from_url(url: str) -> dict:
     }
 
 
-DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gatehouse.sqlite3'}")
+# Local state of `make run` (SQLite file, broker folders, dev IdP keys).
+VAR_DIR = Path(os.getenv("GATEHOUSE_VAR_DIR", BASE_DIR / "var"))
+DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gatehouse.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -232,11 +234,11 @@ CELERY_BROKER_URL = envsecret("CELERY_BROKER_URL", "filesystem://")
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL == "filesystem://":
-    _queue_dir = BASE_DIR / "var" / "celery-queue"
+    _queue_dir = VAR_DIR / "celery-queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
-        "control_folder": str(BASE_DIR / "var" / "celery-control"),
+        "control_folder": str(VAR_DIR / "celery-control"),
     }
 else:
     # Longer than the longest task, so a slow task is never handed to a second worker.
