@@ -130,10 +130,13 @@ def provider_for_issuer(issuer: str) -> IdentityProvider | None:
     return next((p for p in get_providers().values() if p.issuer == issuer), None)
 
 
-def discovery(provider: IdentityProvider) -> dict:
-    """The provider's discovery document, cached; its issuer must equal the configured one."""
+def discovery(provider: IdentityProvider, *, fresh: bool = False) -> dict:
+    """The provider's discovery document, cached; its issuer must equal the configured one.
+
+    `fresh` fetches it again whatever the cache holds (check_idps).
+    """
     key = f"oidc-discovery:{provider.issuer}"
-    cached = cache.get(key)
+    cached = None if fresh else cache.get(key)
     if isinstance(cached, dict):
         return cached
     if isinstance(cached, str):

@@ -1,12 +1,230 @@
 """Reads for accounts, identities and tokens."""
 
-from django.db.models import QuerySet
+import contextlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
 
-from accounts.models import Account, SyncRun, Token
+from django.db.models import Count, Q, QuerySet
+
+from accounts.identities import parse_oidc_identity
+from accounts.idps import get_provider, provider_for_issuer
+from accounts.models import Account, Identity, Registration, SyncRun, Token
 
 
 def tokens_for_account(*, account: Account) -> QuerySet[Token]:
     return Token.objects.filter(account=account).order_by("-created")
+
+
+# Login and registration (accounts.oidc) ---------------------------------------------------------
+
+ACCOUNT_NAME_MAX = 25
+
+
+def account_name_taken(*, name: str) -> bool:
+    """An account has this name, or someone waiting for approval asked for it."""
+    return (
+        Account.objects.filter(name=name).exists()
+        or Registration.objects.filter(
+            requested_name=name, state=Registration.State.PENDING
+        ).exists()
+    )
+
+
+def _account_name_clean(text: str) -> str:
+    """Rucio's rule: lowercase ASCII letters, digits, '-' and '_', at most 25 characters."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9_-]+", "_", ascii_text.lower()).strip("_-")
+    return name[:ACCOUNT_NAME_MAX].strip("_-")
+
+
+def account_name_suggestion(*, claims: dict) -> str:
+    """A free account name from the provider's `preferred_username` (or email), or "user<n>"."""
+    preferred = claims.get("preferred_username") or str(claims.get("email") or "").split("@")[0]
+    base = _account_name_clean(str(preferred or "")) or "user"
+    if base != "user" and not account_name_taken(name=base):
+        return base
+    for number in range(2 if base != "user" else 1, 10_000):
+        suffix = str(number)
+        candidate = base[: ACCOUNT_NAME_MAX - len(suffix)] + suffix
+        if not account_name_taken(name=candidate):
+            return candidate
+    return ""
+
+
+def registrations_pending() -> QuerySet[Registration]:
+    return Registration.objects.filter(state=Registration.State.PENDING).order_by("created")
+
+
+def registration_latest(*, identity: str) -> Registration | None:
+    """The newest registration for an identity string, whatever its state."""
+    return Registration.objects.filter(identity=identity).order_by("-created").first()
+
+
+def account_find(*, name: str) -> Account | None:
+    return Account.objects.filter(name=name).first()
+
+
+def accounts_list(*, status: str | None = None, type: str | None = None) -> QuerySet[Account]:
+    """Accounts by name, each with `identity_count`."""
+    accounts = Account.objects.annotate(identity_count=Count("identities")).order_by("name")
+    if status:
+        accounts = accounts.filter(status=status)
+    if type:
+        accounts = accounts.filter(type=type)
+    return accounts
+
+
+def identities_list(*, account: Account | None = None) -> QuerySet[Identity]:
+    identities = Identity.objects.select_related("account").order_by(
+        "account__name", "type", "created"
+    )
+    return identities.filter(account=account) if account is not None else identities
+
+
+def identity_find(*, type: str, identity: str) -> Identity | None:
+    """The identity with this exact (type, stored string), whichever account holds it."""
+    return Identity.objects.select_related("account").filter(type=type, identity=identity).first()
+
+
+def identity_of_account(*, account: Account, pk: int) -> Identity | None:
+    return Identity.objects.filter(account=account, pk=pk).first()
+
+
+def identity_is_last_login(*, identity: Identity) -> bool:
+    """True for the only OIDC identity of a USER account (identity_remove refuses it)."""
+    if identity.type != Identity.Type.OIDC or identity.account.type != Account.Type.USER:
+        return False
+    others = Identity.objects.filter(account_id=identity.account_id, type=Identity.Type.OIDC)
+    return not others.exclude(pk=identity.pk).exists()
+
+
+def identity_provider_label(*, identity: Identity) -> str:
+    """Who vouches for the identity: the provider's display name for OIDC, "" otherwise."""
+    if identity.type != Identity.Type.OIDC:
+        return ""
+    provider = get_provider(identity.idp) if identity.idp else None
+    if provider is None:
+        try:
+            _sub, issuer = parse_oidc_identity(identity.identity)
+        except ValueError:
+            return identity.idp
+        provider = provider_for_issuer(issuer)
+        if provider is None:
+            return identity.idp or issuer
+    return provider.label
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    """One identity as the account page shows it."""
+
+    identity: Identity
+    provider: str
+    subject: str
+    last_login: bool
+
+
+def identity_rows_for_account(*, account: Account) -> list[IdentityRow]:
+    rows = []
+    identities = list(Identity.objects.filter(account=account).order_by("type", "created"))
+    oidc_count = sum(1 for i in identities if i.type == Identity.Type.OIDC)
+    for identity in identities:
+        identity.account = account
+        subject = identity.identity
+        if identity.type == Identity.Type.OIDC:
+            with contextlib.suppress(ValueError):  # a malformed stored string is shown whole
+                subject, _issuer = parse_oidc_identity(identity.identity)
+        rows.append(
+            IdentityRow(
+                identity=identity,
+                provider=identity_provider_label(identity=identity),
+                subject=subject,
+                last_login=identity.type == Identity.Type.OIDC
+                and account.type == Account.Type.USER
+                and oidc_count == 1,
+            )
+        )
+    return rows
+
+
+# ---- tokens the portal holds, and the token story of a campaign (issue 5) ----
+
+
+class TokenState:
+    VALID = "valid"
+    EXPIRED = "expired"
+    REFRESHABLE = "refreshable"
+    CHOICES = ((VALID, "valid"), (REFRESHABLE, "expired, refreshable"), (EXPIRED, "expired"))
+
+
+def _refreshable_q(now: datetime) -> Q:
+    return (
+        Q(expires_at__lte=now)
+        & ~Q(refresh_token="")
+        & (Q(refresh_expires_at__isnull=True) | Q(refresh_expires_at__gt=now))
+    )
+
+
+def token_state(*, token: Token, now: datetime) -> str:
+    if token.expires_at > now:
+        return TokenState.VALID
+    if token.refresh_token and (token.refresh_expires_at is None or token.refresh_expires_at > now):
+        return TokenState.REFRESHABLE
+    return TokenState.EXPIRED
+
+
+def token_for_viewer(*, viewer: Account, pk: int) -> Token | None:
+    """The token if `viewer` owns it or is an admin; None otherwise (never say which)."""
+    tokens = Token.objects.select_related("account")
+    if not viewer.is_admin:
+        tokens = tokens.filter(account=viewer)
+    return tokens.filter(pk=pk).first()
+
+
+def tokens_for_admin(
+    *, now: datetime, account_name: str = "", idp: str = "", state: str = ""
+) -> QuerySet[Token]:
+    """Every account's tokens, newest first, filtered by account name, provider and state."""
+    tokens = Token.objects.select_related("account").order_by("-created")
+    if account_name:
+        tokens = tokens.filter(account__name__icontains=account_name)
+    if idp:
+        tokens = tokens.filter(idp=idp)
+    if state == TokenState.VALID:
+        tokens = tokens.filter(expires_at__gt=now)
+    elif state == TokenState.REFRESHABLE:
+        tokens = tokens.filter(_refreshable_q(now))
+    elif state == TokenState.EXPIRED:
+        tokens = tokens.filter(expires_at__lte=now).exclude(_refreshable_q(now))
+    return tokens
+
+
+@dataclass(frozen=True)
+class CampaignScopeHint:
+    path: str
+    issuer: str
+    scopes: tuple[str, ...]
+    problem: str = ""
+
+
+def campaign_token_scopes(*, campaign) -> list[CampaignScopeHint]:
+    """For each data path of `campaign` and each trusted issuer: the scopes a token needs to
+    read it (the narrowest first), relative to that issuer's storage base path."""
+    from accounts.inspection import PathRejected, scopes_needed
+    from accounts.token_inspection import trusted_issuers
+
+    hints = []
+    for path in campaign.data_paths or ():
+        for issuer in trusted_issuers().values():
+            try:
+                scopes = scopes_needed("read", path, base_path=issuer.storage_base_path)
+            except PathRejected as exc:
+                hints.append(CampaignScopeHint(path, issuer.label, (), str(exc)))
+                continue
+            hints.append(CampaignScopeHint(path, issuer.label, tuple(scopes)))
+    return hints
 
 
 def sync_runs_recent(*, limit: int = 50) -> QuerySet[SyncRun]:

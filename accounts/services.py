@@ -1,8 +1,21 @@
 """Writes for accounts and identities: each a keyword-only function in a transaction."""
 
-from django.db import transaction
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
-from accounts.models import Account, AuditEvent
+import jwt
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.crypto import token_hash
+from accounts.emails import registration_decision_email
+from accounts.identities import normalise_identity, parse_oidc_identity
+from accounts.idps import get_provider, provider_for_issuer
+from accounts.models import Account, AuditEvent, Identity, Registration, Token
+from accounts.selectors import account_name_suggestion, account_name_taken
 
 
 def audit_record(
@@ -52,3 +65,470 @@ def account_create(
     account.save()
     audit_record(action="account.create", actor=actor, account=account, target=f"account:{name}")
     return account
+
+
+# Identities -------------------------------------------------------------------------------------
+
+_IDENTITY_NOUN = {"OIDC": "OIDC identity", "X509": "certificate", "SSH": "SSH key"}
+
+
+class IdentityInUse(ValidationError):
+    """The (type, identity) pair already belongs to an account."""
+
+
+def _identity_in_use(holder: Identity, account: Account, actor: Account | None) -> IdentityInUse:
+    noun = _IDENTITY_NOUN.get(holder.type, "identity")
+    if holder.account_id == account.pk:
+        whose = "your account" if actor is not None and actor.pk == account.pk else "this account"
+        return IdentityInUse(f"This {noun} is already linked to {whose}.", code="linked_here")
+    if actor is None or actor.is_admin:
+        return IdentityInUse(
+            f"This {noun} ({holder.identity}) is already linked to account "
+            f"'{holder.account.name}'. Remove it from that account first if it should move.",
+            code="linked_elsewhere",
+        )
+    return IdentityInUse(
+        f"This {noun} is already linked to another account. If it is yours, ask the data-centre "
+        "admins to move it to this account.",
+        code="linked_elsewhere",
+    )
+
+
+@transaction.atomic
+def identity_add(
+    *,
+    account: Account,
+    type: str,
+    identity: str,
+    email: str = "",
+    source: str = Identity.Source.MANUAL,
+    idp: str = "",
+    actor: Account | None,
+    ip: str | None = None,
+) -> Identity:
+    """Link an OIDC identity or X.509 DN to an account; DNs are stored in canonical slash form."""
+    try:
+        value = normalise_identity(type=type, identity=identity)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="malformed") from None
+    if type == Identity.Type.OIDC:
+        _sub, issuer = parse_oidc_identity(value)
+        idp = _idp_for_issuer(idp=idp, issuer=issuer)
+    holder = Identity.objects.select_related("account").filter(type=type, identity=value).first()
+    if holder is not None:
+        raise _identity_in_use(holder, account, actor)
+    linked = Identity(
+        account=account, type=type, identity=value, email=email, source=source, idp=idp
+    )
+    linked.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():  # a concurrent link of the same identity loses here
+            linked.save()
+    except IntegrityError:
+        holder = Identity.objects.select_related("account").get(type=type, identity=value)
+        raise _identity_in_use(holder, account, actor) from None
+    audit_record(
+        action="identity.add",
+        actor=actor,
+        account=account,
+        target=f"{type}:{value}",
+        detail={"type": type, "identity": value, "source": source, "idp": idp},
+        ip=ip,
+    )
+    return linked
+
+
+def _idp_for_issuer(*, idp: str, issuer: str) -> str:
+    """The provider nickname for an issuer; a named provider must be the issuer's own."""
+    if idp:
+        provider = get_provider(idp)
+        if provider is not None and provider.issuer != issuer:
+            raise ValidationError(
+                f"Provider '{idp}' has issuer {provider.issuer}, not {issuer}: "
+                "give the provider that issued this identity, or leave it out.",
+                code="wrong_idp",
+            )
+        return idp
+    provider = provider_for_issuer(issuer)
+    return provider.nickname if provider else ""
+
+
+@transaction.atomic
+def identity_remove(
+    *,
+    identity: Identity,
+    actor: Account | None,
+    ip: str | None = None,
+    allow_last: bool = False,
+) -> None:
+    """Unlink an identity; a USER account keeps at least one OIDC identity to log in with."""
+    account = Account.objects.select_for_update().get(pk=identity.account_id)
+    if (
+        not allow_last
+        and account.type == Account.Type.USER
+        and identity.type == Identity.Type.OIDC
+        and not account.identities.filter(type=Identity.Type.OIDC).exclude(pk=identity.pk).exists()
+    ):
+        if actor is not None and actor.pk == account.pk:
+            message = (
+                "This is the only identity you can log in with, so it cannot be removed. "
+                "Log in once through another provider to link it, then remove this one."
+            )
+        else:
+            message = (
+                f"This is the last OIDC identity of account '{account.name}': without it the "
+                "account could no longer log in. Suspend the account instead if that is the aim."
+            )
+        raise ValidationError(message, code="last_login_identity")
+    deleted, _ = Identity.objects.filter(pk=identity.pk).delete()
+    if not deleted:
+        raise ValidationError("This identity was already removed.", code="gone")
+    audit_record(
+        action="identity.remove",
+        actor=actor,
+        account=account,
+        target=f"{identity.type}:{identity.identity}",
+        detail={
+            "type": identity.type,
+            "identity": identity.identity,
+            "source": identity.source,
+            "idp": identity.idp,
+            "forced": allow_last,
+        },
+        ip=ip,
+    )
+
+
+# Account status and details ---------------------------------------------------------------------
+
+
+def _locked(account: Account) -> Account:
+    return Account.objects.select_for_update().get(pk=account.pk)
+
+
+def _save_account(locked: Account, original: Account, fields: list[str]) -> None:
+    locked.full_clean(exclude=["password"])
+    locked.save(update_fields=[*fields, "updated"])
+    for field in [*fields, "updated"]:  # keep the caller's object current
+        setattr(original, field, getattr(locked, field))
+
+
+@transaction.atomic
+def account_suspend(
+    *, account: Account, reason: str, actor: Account | None, ip: str | None = None
+) -> Account:
+    """Stop an account from logging in; the reason is kept in status_reason and the audit log."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            "Say why the account is suspended; the reason is kept with the account.",
+            code="reason_required",
+        )
+    if actor is not None and actor.pk == account.pk:
+        raise ValidationError(
+            "You cannot suspend your own account; ask another admin.", code="self"
+        )
+    locked = _locked(account)
+    if locked.status == Account.Status.SUSPENDED:
+        raise ValidationError(
+            f"Account '{locked.name}' is already suspended ({locked.status_reason}).",
+            code="already_suspended",
+        )
+    if locked.status == Account.Status.DELETED:
+        raise ValidationError(
+            f"Account '{locked.name}' is deleted; a deleted account cannot be suspended.",
+            code="deleted",
+        )
+    locked.status, locked.status_reason = Account.Status.SUSPENDED, reason[:300]
+    _save_account(locked, account, ["status", "status_reason"])
+    audit_record(
+        action="account.suspend",
+        actor=actor,
+        account=locked,
+        target=f"account:{locked.name}",
+        comment=reason,
+        ip=ip,
+    )
+    return locked
+
+
+@transaction.atomic
+def account_reactivate(
+    *, account: Account, actor: Account | None, reason: str = "", ip: str | None = None
+) -> Account:
+    """Let a suspended account log in again; the old reason moves to the audit log."""
+    locked = _locked(account)
+    if locked.status != Account.Status.SUSPENDED:
+        raise ValidationError(
+            f"Account '{locked.name}' is {locked.get_status_display()}, not suspended; "
+            "only suspended accounts can be reactivated.",
+            code="not_suspended",
+        )
+    previous = locked.status_reason
+    locked.status, locked.status_reason = Account.Status.ACTIVE, ""
+    _save_account(locked, account, ["status", "status_reason"])
+    audit_record(
+        action="account.reactivate",
+        actor=actor,
+        account=locked,
+        target=f"account:{locked.name}",
+        comment=reason.strip(),
+        detail={"suspended_for": previous},
+        ip=ip,
+    )
+    return locked
+
+
+@transaction.atomic
+def account_set_email(
+    *, account: Account, email: str, actor: Account | None, ip: str | None = None
+) -> Account:
+    """Change the account's contact address (where decisions and notices are sent)."""
+    locked = _locked(account)
+    previous = locked.email
+    locked.email = email.strip()
+    if locked.email == previous:
+        return locked
+    _save_account(locked, account, ["email"])
+    audit_record(
+        action="account.email",
+        actor=actor,
+        account=locked,
+        target=f"account:{locked.name}",
+        detail={"from": previous, "to": locked.email},
+        ip=ip,
+    )
+    return locked
+
+
+# Tokens -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def token_delete(*, token: Token, actor: Account, ip: str | None = None) -> None:
+    """Forget a token the portal holds (its owner deletes it, or an admin revokes it)."""
+    by_admin = actor.pk != token.account_id
+    audit_record(
+        action="token.revoke" if by_admin else "token.delete",
+        actor=actor,
+        account=token.account,
+        target=f"token:{token.token_hash[:12]}",
+        detail={"idp": token.idp, "expires_at": token.expires_at.isoformat()},
+        ip=ip,
+    )
+    token.delete()
+
+
+# Login and registration (accounts.oidc) ---------------------------------------------------------
+
+
+def _valid_email(value: object) -> str:
+    """An email address from a provider's claims, or "" when it is not one."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        EmailValidator()(value)
+    except ValidationError:
+        return ""
+    return value
+
+
+@transaction.atomic
+def account_create_from_login(
+    *, idp: str, identity: str, claims: dict, ip: str | None = None
+) -> tuple[Account, Identity]:
+    """A provider whose policy is `auto`: make the account and link the identity at once."""
+    email = _valid_email(claims.get("email"))
+    account = account_create(
+        name=account_name_suggestion(claims=claims),
+        email=email,
+        display_name=str(claims.get("name") or "")[:200],
+    )
+    row = identity_add(
+        account=account,
+        type=Identity.Type.OIDC,
+        identity=identity,
+        email=email,
+        source=Identity.Source.LOGIN,
+        idp=idp,
+        actor=None,
+        ip=ip,
+    )
+    return account, row
+
+
+@transaction.atomic
+def registration_create(
+    *,
+    idp: str,
+    identity: str,
+    requested_name: str,
+    email: str,
+    display_name: str = "",
+    comment: str = "",
+    ip: str | None = None,
+) -> Registration:
+    """A first login asks for an account; an admin decides."""
+    if account_name_taken(name=requested_name):
+        raise ValidationError(
+            {"requested_name": f"The account name {requested_name!r} is taken: choose another."}
+        )
+    registration = Registration(
+        idp=idp,
+        identity=identity,
+        requested_name=requested_name,
+        email=email,
+        display_name=display_name,
+        comment=comment,
+    )
+    registration.full_clean()
+    registration.save()
+    audit_record(
+        action="registration.request",
+        target=f"registration:{registration.pk}",
+        detail={"idp": idp, "identity": identity, "name": requested_name},
+        ip=ip,
+    )
+    return registration
+
+
+def _pending_registration(registration: Registration) -> Registration:
+    locked = Registration.objects.select_for_update().get(pk=registration.pk)
+    if locked.state != Registration.State.PENDING:
+        raise ValidationError(
+            f"This registration was already {locked.get_state_display()}; reload the list."
+        )
+    return locked
+
+
+@transaction.atomic
+def registration_approve(
+    *, registration: Registration, actor: Account, name: str = "", ip: str | None = None
+) -> Account:
+    """Create the account (with its uid) and link the identity; email the person."""
+    registration = _pending_registration(registration)
+    name = name or registration.requested_name
+    if Account.objects.filter(name=name).exists():
+        raise ValidationError(
+            {"name": f"An account named {name!r} exists already: approve under another name."}
+        )
+    linked = Identity.objects.filter(type=Identity.Type.OIDC, identity=registration.identity)
+    if linked.exists():
+        raise ValidationError(
+            f"This identity is already linked to the account {linked.get().account.name!r}: "
+            "reject this registration and tell the person to log in."
+        )
+    account = account_create(
+        name=name,
+        email=registration.email,
+        display_name=registration.display_name,
+        actor=actor,
+    )
+    identity_add(
+        account=account,
+        type=Identity.Type.OIDC,
+        identity=registration.identity,
+        email=registration.email,
+        source=Identity.Source.LOGIN,
+        idp=registration.idp,
+        actor=actor,
+        ip=ip,
+    )
+    registration.state = Registration.State.APPROVED
+    registration.account = account
+    registration.decided_by = actor
+    registration.decided_at = timezone.now()
+    registration.full_clean()
+    registration.save()
+    audit_record(
+        action="registration.approve",
+        actor=actor,
+        account=account,
+        target=f"registration:{registration.pk}",
+        detail={"idp": registration.idp, "identity": registration.identity},
+        ip=ip,
+    )
+    transaction.on_commit(partial(registration_decision_email, registration_id=registration.pk))
+    return account
+
+
+@transaction.atomic
+def registration_reject(
+    *, registration: Registration, actor: Account, reason: str, ip: str | None = None
+) -> Registration:
+    """Refuse a registration; the reason goes to the person."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why, in a sentence the person will read."})
+    registration = _pending_registration(registration)
+    registration.state = Registration.State.REJECTED
+    registration.reason = reason.strip()
+    registration.decided_by = actor
+    registration.decided_at = timezone.now()
+    registration.full_clean()
+    registration.save()
+    audit_record(
+        action="registration.reject",
+        actor=actor,
+        target=f"registration:{registration.pk}",
+        comment=registration.reason,
+        detail={"idp": registration.idp, "identity": registration.identity},
+        ip=ip,
+    )
+    transaction.on_commit(partial(registration_decision_email, registration_id=registration.pk))
+    return registration
+
+
+def _jwt_claims_unverified(token: str) -> dict:
+    # Only for bookkeeping (expiry, audience) of a token we just got from the token endpoint.
+    try:
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return {}
+
+
+@transaction.atomic
+def login_token_store(
+    *,
+    account: Account,
+    identity: Identity | None,
+    idp: str,
+    token_response: dict,
+    ip: str | None = None,
+) -> Token:
+    """Keep the tokens a login brought (encrypted at rest, the access token also hashed)."""
+    now = timezone.now()
+    access_token = token_response["access_token"]
+    claims = _jwt_claims_unverified(access_token)
+    if isinstance(token_response.get("expires_in"), int | float):
+        expires_at = now + timedelta(seconds=token_response["expires_in"])
+    elif isinstance(claims.get("exp"), int | float):
+        expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
+    else:
+        expires_at = now + timedelta(hours=1)  # RFC 6749 leaves it open; assume a short life
+    audience = claims.get("aud", "")
+    refresh_token = token_response.get("refresh_token") or ""
+    refresh_expires_in = token_response.get("refresh_expires_in")
+    token = Token(
+        account=account,
+        identity=identity,
+        idp=idp,
+        token_hash=token_hash(access_token),
+        token=access_token,
+        id_token=token_response.get("id_token", ""),
+        scope=token_response.get("scope") or claims.get("scope", ""),
+        audience=" ".join(audience) if isinstance(audience, list) else str(audience),
+        expires_at=expires_at,
+        refresh_token=refresh_token,
+        refresh=bool(refresh_token),
+        refresh_start=now if refresh_token else None,
+        refresh_lifetime=timedelta(hours=settings.GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS)
+        if refresh_token
+        else None,
+        refresh_expires_at=now + timedelta(seconds=refresh_expires_in)
+        if refresh_token and isinstance(refresh_expires_in, int) and refresh_expires_in > 0
+        else None,
+        ip=ip,
+    )
+    token.full_clean()
+    token.save()
+    return token

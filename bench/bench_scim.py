@@ -64,8 +64,8 @@ def _naive_sync(provider, snapshot, sample: list[str]) -> float:
     """One transaction per user, get_or_create per row: what the cron script does."""
     from django.db import transaction
 
+    from accounts.identities import oidc_identity
     from accounts.models import Account, Identity
-    from accounts.scim.staging import oidc_identity
     from campaigns.services import posix_id_allocate
 
     started = time.perf_counter()
@@ -79,7 +79,7 @@ def _naive_sync(provider, snapshot, sample: list[str]) -> float:
             if created:
                 account.uid = posix_id_allocate(kind="uid")
                 account.save(update_fields=["uid"])
-            keys = [("OIDC", oidc_identity(scim_id, provider.issuer))]
+            keys = [("OIDC", oidc_identity(sub=scim_id, issuer=provider.issuer))]
             keys += [("OIDC", i) for i in user.oidc] + [("X509", d) for d in user.dns]
             for kind, value in keys:
                 Identity.objects.get_or_create(

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -74,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After auth and htmx: re-checks OIDC logins with the provider, HX-Redirect for htmx requests.
+    "accounts.oidc.middleware.SessionRefresh",
 ]
 
 if PRODUCTION:  # serves collected static files from gunicorn; runserver does it in development
@@ -123,9 +126,12 @@ def database_from_url(url: str) -> dict:
     }
 
 
-DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gatehouse.sqlite3'}")
+# Local state of `make run` (SQLite file, broker folders, dev IdP keys).
+VAR_DIR = Path(os.getenv("GATEHOUSE_VAR_DIR", BASE_DIR / "var"))
+DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gatehouse.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the web server read while the worker writes during `make run`.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;",
@@ -134,7 +140,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Account"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "accounts.oidc.backend.ProviderBackend",  # OIDC login through the configured providers
+    "django.contrib.auth.backends.ModelBackend",  # password login to the admin site
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -225,11 +234,11 @@ CELERY_BROKER_URL = envsecret("CELERY_BROKER_URL", "filesystem://")
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL == "filesystem://":
-    _queue_dir = BASE_DIR / "var" / "celery-queue"
+    _queue_dir = VAR_DIR / "celery-queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
-        "control_folder": str(BASE_DIR / "var" / "celery-control"),
+        "control_folder": str(VAR_DIR / "celery-control"),
     }
 else:
     # Longer than the longest task, so a slow task is never handed to a second worker.
@@ -240,6 +249,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
+# Memberships past their end date lose access within the hour; reminders once a day.
+CELERY_BEAT_SCHEDULE["campaigns-memberships-expire"] = {
+    "task": "campaigns.tasks.memberships_expire",
+    "schedule": crontab(minute=5),
+}
+CELERY_BEAT_SCHEDULE["campaigns-membership-reminders"] = {
+    "task": "campaigns.tasks.membership_reminders_send",
+    "schedule": crontab(minute=15, hour=envint("GATEHOUSE_REMINDER_HOUR", 8)),
+}
 
 # Identity providers (Rucio-format idpsecrets.json) and Rucio's [oidc] knobs.
 GATEHOUSE_IDPSECRETS = os.getenv(
@@ -248,6 +266,21 @@ GATEHOUSE_IDPSECRETS = os.getenv(
 GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
 GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
 GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+# Login (accounts.oidc): scopes asked for (offline_access is added when the provider offers it),
+# login starts allowed per client address per minute, how long a started login stays valid, and
+# how often a logged-in session is re-checked with its provider (silently, prompt=none).
+GATEHOUSE_LOGIN_SCOPES = os.getenv("GATEHOUSE_LOGIN_SCOPES", "openid profile email")
+GATEHOUSE_LOGIN_RATE = envint("GATEHOUSE_LOGIN_RATE", 20)
+GATEHOUSE_LOGIN_STATE_TTL = envint("GATEHOUSE_LOGIN_STATE_TTL", 600)
+GATEHOUSE_SESSION_RENEW_SECONDS = envint("GATEHOUSE_SESSION_RENEW_SECONDS", 15 * 60)
+# How long a login's tokens are kept fresh with its refresh token (Rucio's default: 96 hours).
+GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS = envint("GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS", 96)
+# Reverse proxies whose X-Forwarded-For names the client (login rate limit, audit addresses).
+GATEHOUSE_TRUSTED_PROXIES = envlist("GATEHOUSE_TRUSTED_PROXIES")
+# Token inspection: issuers trusted besides the providers, and storage elements to check against
+# (JSON lists; formats in accounts/token_inspection.py).
+GATEHOUSE_EXTRA_ISSUERS = os.getenv("GATEHOUSE_EXTRA_ISSUERS", "[]")
+GATEHOUSE_STORAGE_ELEMENTS = os.getenv("GATEHOUSE_STORAGE_ELEMENTS", "[]")
 
 # Token encryption at rest: comma-separated Fernet keys, newest first (rotation: prepend).
 GATEHOUSE_TOKEN_KEYS = envlist("GATEHOUSE_TOKEN_KEYS") or envlist("GATEHOUSE_TOKEN_KEYS_VALUE")
@@ -304,6 +337,9 @@ GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
 GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
 GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
 GATEHOUSE_CERT_VERIFY_HEADER = os.getenv("GATEHOUSE_CERT_VERIFY_HEADER", "X-SSL-Client-Verify")
+# Where the proxy asks browsers for a certificate. The same host name on another port (e.g.
+# https://gatehouse.example.org:8443) keeps the session cookie, so users stay logged in there.
+GATEHOUSE_CERT_LOGIN_URL = os.getenv("GATEHOUSE_CERT_LOGIN_URL", "").rstrip("/")
 
 LOGGING = {
     "version": 1,

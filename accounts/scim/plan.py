@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider
 from accounts.models import Account, Identity, IdpGroup, IdpGroupMembership, Registration
-from accounts.scim.staging import StagedUser, account_name_for, oidc_identity
+from accounts.scim.staging import StagedUser, account_name_for
 from campaigns.models import Campaign, Membership
 
 SUSPEND_REASON_PREFIX = "SCIM sync"
@@ -308,7 +309,7 @@ def _plan_unknown_user(
     taken_names: set[str],
     pending_identities: set[str],
 ) -> None:
-    link = oidc_identity(user.scim_id, plan.provider.issuer)
+    link = oidc_identity(sub=user.scim_id, issuer=plan.provider.issuer)
     policy = plan.provider.unknown_users
     if policy == "auto":
         name = account_name_for(user.user_name or user.scim_id, taken_names)

@@ -6,20 +6,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from accounts.dn import dn_to_slash
+from accounts.identities import oidc_identity
 from accounts.scim.client import UserRecord
 from accounts.scim.models import IndigoUser
 
-try:
-    from accounts.dn import dn_to_slash
-except ImportError:  # until accounts/dn.py (the DN module) is merged
-    from accounts.scim._dn_interim import dn_to_slash
-
 ACCOUNT_NAME_MAX = 25
-
-
-def oidc_identity(subject: str, issuer: str) -> str:
-    """Rucio's OIDC identity string."""
-    return f"SUB={subject}, ISS={issuer}"
 
 
 def scim_id_from_identity(identity: str, issuer: str) -> str | None:
@@ -68,9 +60,15 @@ def stage_user(record: UserRecord, *, now: datetime) -> StagedUser:
         staged.active = False
         ended = indigo.end_time.astimezone(UTC)
         staged.inactive_reason = f"membership ended {ended:%Y-%m-%d %H:%M} UTC"
-    staged.oidc = tuple(
-        oidc_identity(o.subject, o.issuer) for o in indigo.oidc_ids or () if o.subject and o.issuer
-    )
+    oidc = []
+    for linked in indigo.oidc_ids or ():
+        try:
+            oidc.append(oidc_identity(sub=linked.subject or "", issuer=linked.issuer or ""))
+        except ValueError:
+            staged.problems.append(
+                f"OIDC account ({linked.subject!r} at {linked.issuer!r}) cannot be an identity"
+            )
+    staged.oidc = tuple(dict.fromkeys(oidc))
     dns = []
     for cert in indigo.certificates or ():
         if not cert.subject_dn:
