@@ -82,8 +82,9 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
     started = token.refresh_start or token.created
     if token.refresh_lifetime and now > started + token.refresh_lifetime:
         token.refresh = False
+        token.refresh_token = ""  # never used again, so the clean-up may take the row
         token.refresh_error = "Refreshing stopped: the refresh lifetime is over."
-        token.save(update_fields=["refresh", "refresh_error", "updated"])
+        token.save(update_fields=["refresh", "refresh_token", "refresh_error", "updated"])
         _audit("token.refresh.stop", token, token.refresh_error)
         report.stopped += 1
         return
