@@ -126,7 +126,7 @@ def main() -> None:
             "unit": "s",
             "target": "< 30 s",
             "met": ours_s < 30 if EXPIRED >= 1_000_000 else None,
-            "ratio": f"{naive_s / ours_s:.2f}x the naive one-DELETE time ({naive_s:.1f} s)",
+            "ratio": f"naive one DELETE: {naive_s:.1f} s (one long transaction)",
             "note": f"{report.batches:,} batches of 1,000, SKIP LOCKED, keyset on id",
         },
         {
