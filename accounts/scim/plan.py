@@ -276,10 +276,15 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
         plan.problems += [f"IAM user {user.user_name}: {p}" for p in user.problems]
         if account_id is None:
             if user.active:
-                if names is None and provider.unknown_users == "auto":
+                if names is None:  # only when someone new turns up
                     names = set(Account.objects.values_list("name", flat=True))
+                    names |= set(
+                        Registration.objects.filter(state=Registration.State.PENDING).values_list(
+                            "requested_name", flat=True
+                        )
+                    )
                 _plan_unknown_user(
-                    plan, user, lambda u=user: wanted(u, None), names or set(), pending_identities
+                    plan, user, lambda u=user: wanted(u, None), names, pending_identities
                 )
             continue
         change = _plan_known_user(plan, user, account_id, accounts[account_id], wanted)
@@ -312,8 +317,7 @@ def _plan_unknown_user(
     link = oidc_identity(sub=user.scim_id, issuer=plan.provider.issuer)
     policy = plan.provider.unknown_users
     if policy == "auto":
-        name = account_name_for(user.user_name or user.scim_id, taken_names)
-        taken_names.add(name)
+        name = _take_name(user, taken_names)
         plan.new_accounts.append(
             NewAccount(
                 scim_id=user.scim_id,
@@ -328,7 +332,7 @@ def _plan_unknown_user(
             Registration(
                 idp=plan.provider.nickname,
                 identity=link,
-                requested_name=account_name_for(user.user_name or user.scim_id, set()),
+                requested_name=_take_name(user, taken_names),
                 email=user.email,
                 display_name=user.display_name,
                 comment=f"Found in IAM by the SCIM sync of {plan.provider.nickname}.",
@@ -336,6 +340,12 @@ def _plan_unknown_user(
         )
     else:
         plan.ignored += 1
+
+
+def _take_name(user: StagedUser, taken_names: set[str]) -> str:
+    name = account_name_for(user.user_name or user.scim_id, taken_names)
+    taken_names.add(name)
+    return name
 
 
 def _plan_known_user(plan, user, account_id, account, wanted) -> AccountChange:
