@@ -366,3 +366,27 @@ def test_a_dead_run_frees_the_lock(provider, directory, scim):
     assert run.outcome == SyncRun.Outcome.SUCCESS
     dead.refresh_from_db()
     assert dead.outcome == SyncRun.Outcome.FAILED and "worker died" in dead.error
+
+
+def test_changed_email_and_name_update_the_account(provider, directory, scim):
+    anna = add_person(directory, "anna")
+    scim_sync(provider=provider)
+    directory.update_user(anna.id, email="anna.new@example.org", family_name="Neumann")
+    run = scim_sync(provider=provider)
+    assert run.counts["updated"] == 1
+    account = Account.objects.get(name="anna")
+    assert account.email == "anna.new@example.org" and account.display_name.endswith("Neumann")
+    assert AuditEvent.objects.filter(action="scim.account.update", account=account).exists()
+
+
+def test_a_user_iam_sends_unreadable_is_left_alone_not_suspended(provider, directory, scim):
+    people = [add_person(directory, f"u{i:02d}", f"CN=U{i},O=Example,C=DE") for i in range(20)]
+    scim_sync(provider=provider)
+    directory.update_user(people[0].id, email="not an address")
+    run = scim_sync(provider=provider)
+    assert run.outcome == SyncRun.Outcome.SUCCESS
+    assert run.counts["unreadable"] == 1 and run.counts["suspended"] == 0
+    account = Account.objects.get(name="u00")
+    assert account.status == Account.Status.ACTIVE
+    assert Identity.objects.filter(account=account, type="X509").exists()
+    assert any("could not be read" in line for line in run.counts["report"])
