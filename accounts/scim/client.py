@@ -237,6 +237,16 @@ class UserRecord:
     problem: str = ""
 
 
+def parse_user(raw: dict) -> UserRecord:
+    try:
+        user = IamUser.model_validate(what_the_sync_reads(raw), scim_policy=TOLERANT)
+        return UserRecord(raw["id"], user)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return UserRecord(raw["id"], None, f"{where}: {first.get('msg', 'invalid')}")
+
+
 class IamScimReader:
     """Reads /Users, /Groups and /Groups/{id}/members from one provider's SCIM base URL."""
 
@@ -293,20 +303,12 @@ class IamScimReader:
         *,
         known_ids: Iterable[str] = (),
         progress: Callable[[int, int], None] | None = None,
-    ) -> Iterator[UserRecord]:
-        """Every user once. Raises ScimReadError (after yielding) if the set is incomplete."""
-
-        def parse(raw: dict) -> UserRecord:
-            try:
-                user = IamUser.model_validate(_what_the_sync_reads(raw), scim_policy=TOLERANT)
-                return UserRecord(raw["id"], user)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ()))
-                return UserRecord(raw["id"], None, f"{where}: {first.get('msg', 'invalid')}")
-
+        parse: Callable[[dict], Any] | None = None,
+    ) -> Iterator[Any]:
+        """Every user once, as `parse(raw)` (default: parse_user). Raises ScimReadError
+        (after yielding) if the set is incomplete."""
         yield from self._read_all(
-            "/Users", "users", parse, known_ids=set(known_ids), progress=progress
+            "/Users", "users", parse or parse_user, known_ids=set(known_ids), progress=progress
         )
 
     def groups(self) -> list[IamGroup]:
@@ -491,7 +493,7 @@ _USER_KEYS = ("id", "schemas", "userName", "name", "displayName", "active", "ema
 _INDIGO = str(IndigoUser.__schema__)
 
 
-def _what_the_sync_reads(raw: dict) -> dict:
+def what_the_sync_reads(raw: dict) -> dict:
     """The attributes the sync uses, so validation (most of a sync's CPU) skips the rest:
     meta, photos, ssh keys, SAML ids, PEM certificates and their dates."""
     user = {key: raw[key] for key in _USER_KEYS if key in raw}

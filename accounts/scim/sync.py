@@ -24,7 +24,7 @@ from accounts.models import Identity, IdpGroup, SyncRun
 from accounts.scim.apply import plan_apply
 from accounts.scim.client import ClientCredentials, IamScimReader, RetryPolicy, ScimReadError
 from accounts.scim.plan import OIDC, Plan, Snapshot, plan_changes
-from accounts.scim.staging import scim_id_from_identity, stage_user
+from accounts.scim.staging import StagingMemo, scim_id_from_identity
 from accounts.services import audit_record
 
 log = logging.getLogger(__name__)
@@ -211,9 +211,10 @@ def read_provider(provider: IdentityProvider, *, progress: Progress | None = Non
         workers=settings.GATEHOUSE_SCIM_WORKERS,
     ) as reader:
         report = (lambda done, total: progress("users", done, total)) if progress else None
+        memo = StagingMemo(provider.nickname, now=now)
         users = {
-            record.id: stage_user(record, now=now)
-            for record in reader.users(known_ids=known, progress=report)
+            staged.scim_id: staged
+            for staged in reader.users(known_ids=known, progress=report, parse=memo.stage)
         }
         groups = {g.id: g.display_name or g.id for g in reader.groups()}
         members = {}
@@ -221,6 +222,6 @@ def read_provider(provider: IdentityProvider, *, progress: Progress | None = Non
             members[group_id] = reader.member_ids(group_id)
             if progress:
                 progress("group members", n, len(linked_groups))
-        return Snapshot(
-            users=users, groups=groups, members=members, read_stats=reader.stats.as_dict()
-        )
+        memo.keep()
+        stats = {**reader.stats.as_dict(), "unchanged_users": memo.hits}
+        return Snapshot(users=users, groups=groups, members=members, read_stats=stats)

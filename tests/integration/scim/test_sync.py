@@ -390,3 +390,16 @@ def test_a_user_iam_sends_unreadable_is_left_alone_not_suspended(provider, direc
     assert account.status == Account.Status.ACTIVE
     assert Identity.objects.filter(account=account, type="X509").exists()
     assert any("could not be read" in line for line in run.counts["report"])
+
+
+def test_an_end_time_that_passes_between_runs_suspends_though_iam_sent_the_same(
+    provider, directory, scim, settings
+):
+    settings.GATEHOUSE_SCIM_FAILSAFE_PERCENT = 100
+    add_person(directory, "anna", end_time=datetime.now(UTC) + timedelta(seconds=3))
+    add_person(directory, "bert")
+    assert scim_sync(provider=provider).counts["created"] == 2
+    time.sleep(3.5)
+    run = scim_sync(provider=provider)  # same payloads: staged from the memo, not re-validated
+    assert run.counts["unchanged_users"] == 2 and run.counts["suspended"] == 1
+    assert "membership ended" in Account.objects.get(name="anna").status_reason
