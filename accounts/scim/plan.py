@@ -185,16 +185,14 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
     users = snapshot.users
     plan.users_seen = len(users)
 
-    # Every OIDC and X.509 identity, keyed by its string; the accounts of this provider are
-    # the ones with a link identity `SUB=<IAM id>, ISS=<issuer>` (any source).
-    holders: dict[str, int] = {}
+    # The accounts of this provider: those with a link identity `SUB=<IAM id>, ISS=<issuer>`
+    # (any source).
     links: dict[str, int] = {}
-    rows = Identity.objects.filter(type__in=[OIDC, X509]).values_list(
-        "id", "identity", "account_id", "source"
-    )
-    for pk, identity, account_id, source in rows.iterator(chunk_size=20000):
-        holders[identity] = _pack(pk, account_id, source == SCIM_SOURCE)
-        if identity.endswith(link_suffix) and identity.startswith("SUB="):
+    link_rows = Identity.objects.filter(type=OIDC, identity__endswith=link_suffix)
+    for identity, account_id in link_rows.values_list("identity", "account_id").iterator(
+        chunk_size=20000
+    ):
+        if identity.startswith("SUB="):
             links[identity[4 : -len(link_suffix)]] = account_id
     linked_accounts = set(links.values())
     accounts = {
@@ -217,6 +215,28 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
     for identity, claimers in blocked.items():
         names = sorted(users[c].user_name or c for c in dict.fromkeys(claimers))
         plan.conflicts.append({"identity": identity, "type": _kind(identity), "users": names})
+
+    # One scan of every identity: who holds the claimed ones (one int each), and which ones the
+    # sync owns that nobody claims for that account any more (inactive and gone users claim
+    # nothing); never the link, never those of users that could not be read.
+    untouchable = {links.get(u.scim_id) for u in users.values() if u.unreadable}
+    holders: dict[str, int] = {}
+    removals: dict[int, list[tuple[int, Key]]] = defaultdict(list)
+    rows = Identity.objects.filter(type__in=[OIDC, X509]).values_list(
+        "id", "identity", "account_id", "source"
+    )
+    for pk, identity, account_id, source in rows.iterator(chunk_size=20000):
+        claimer = claims.get(identity)
+        scim_owned = source == SCIM_SOURCE
+        if claimer is not None:
+            holders[identity] = _pack(pk, account_id, scim_owned)
+        if not scim_owned or account_id not in linked_accounts or account_id in untouchable:
+            continue
+        if identity.startswith("SUB=") and identity.endswith(link_suffix):
+            continue
+        if claimer is not None and identity not in blocked and links.get(claimer) == account_id:
+            continue
+        removals[account_id].append((pk, (_kind(identity), identity)))
 
     def wanted(user: StagedUser, account_id: int | None) -> list[Key]:
         result = []
@@ -242,21 +262,6 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
                 }
             )
         return result
-
-    # Identities the sync owns that nobody claims for that account any more (inactive and gone
-    # users claim nothing); never the link, never those of users that could not be read.
-    untouchable = {links.get(u.scim_id) for u in users.values() if u.unreadable}
-    removals: dict[int, list[tuple[int, Key]]] = defaultdict(list)
-    for identity, packed in holders.items():
-        account_id = (packed >> 1) & _ACCOUNT_MASK
-        if not packed & 1 or account_id not in linked_accounts or account_id in untouchable:
-            continue
-        if identity.startswith("SUB=") and identity.endswith(link_suffix):
-            continue
-        claimer = claims.get(identity)
-        if claimer is not None and identity not in blocked and links.get(claimer) == account_id:
-            continue
-        removals[account_id].append((packed >> 32, (_kind(identity), identity)))
 
     names: set[str] | None = None
     pending_identities = set(

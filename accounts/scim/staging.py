@@ -129,6 +129,7 @@ class StagingMemo:
     def keep(self) -> None:
         """The read was complete: these are the users to compare with next time."""
         self._by_provider[self.nickname] = self.current
+        self.previous = {}
 
     @classmethod
     def forget_all(cls) -> None:

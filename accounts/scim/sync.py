@@ -7,6 +7,7 @@ SyncBusy. Every run that gets the lock leaves a SyncRun row with its counts and 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
@@ -112,7 +113,11 @@ def scim_sync(
             snapshot.read_stats["seconds_read"] = round(time.monotonic() - started, 1)
             with transaction.atomic():
                 started = time.monotonic()
-                plan = plan_changes(provider, snapshot, now=timezone.now())
+                gc.freeze()  # the snapshot's 100,000s of objects need no collecting meanwhile
+                try:
+                    plan = plan_changes(provider, snapshot, now=timezone.now())
+                finally:
+                    gc.unfreeze()
                 snapshot.read_stats["seconds_plan"] = round(time.monotonic() - started, 1)
                 _finish(run, plan, snapshot, dry_run=dry_run, force=force)
         except (ScimReadError, ProviderUnavailable) as exc:
