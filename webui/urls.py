@@ -8,5 +8,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("exports/", include("campaigns.exports.urls")),
     path("admin/", admin.site.urls),
 ]

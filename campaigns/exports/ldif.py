@@ -1,0 +1,125 @@
+"""LDIF (RFC 2849): posixAccount + inetOrgPerson entries and posixGroup entries with memberUid.
+
+Values that are not a SAFE-STRING (non-ASCII names, a leading space, colon or '<', a trailing
+space) are written base64 after `::`; every line is folded to at most 76 characters.
+"""
+
+import base64
+import unicodedata
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from campaigns.exports.base import ExportError, ExportReport
+from campaigns.exports.posix import campaign_members, checked_home_and_shell, private_groups
+from campaigns.exports.selection import (
+    account_rows,
+    campaign_rows,
+    member_rows_by_campaign,
+    snapshot,
+)
+
+LINE_WIDTH = 76
+
+
+def _attribute(name: str, value: str) -> str:
+    """One `name: value` line, base64 (`name:: ...`) unless value is a SAFE-STRING, folded."""
+    if not value:
+        return f"{name}:\n"
+    # Printable ASCII is a SAFE-STRING unless it starts with space, ':' or '<'; a trailing space
+    # would be lost by readers, so it is base64 too. Anything else is simply base64.
+    if value.isascii() and value.isprintable() and value[0] not in " :<" and value[-1] != " ":
+        line = f"{name}: {value}"
+    else:
+        line = f"{name}:: {base64.b64encode(value.encode()).decode()}"
+    return line + "\n" if len(line) <= LINE_WIDTH else _fold(line)
+
+
+def _fold(line: str) -> str:
+    """Fold at LINE_WIDTH: continuation lines start with one space. Lines here are ASCII."""
+    parts = [line[:LINE_WIDTH]]
+    step = LINE_WIDTH - 1
+    parts += [" " + line[i : i + step] for i in range(LINE_WIDTH, len(line), step)]
+    return "\n".join(parts) + "\n"
+
+
+def _ascii(text: str) -> str:
+    """An IA5String (gecos) from a display name: accents dropped, other non-ASCII removed."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join(decomposed.encode("ascii", "ignore").decode().split())
+
+
+_PERSON_CLASSES = "objectClass: top\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+_GROUP_CLASSES = "objectClass: top\nobjectClass: posixGroup\n"
+
+
+def _person(
+    name: str, uid: int, display_name: str, email: str, *, people: str, home: str, shell: str
+) -> str:
+    attribute = _attribute
+    display_name = " ".join(display_name.split())
+    full_name = display_name or name
+    parts = [
+        attribute("dn", f"uid={name},{people}"),
+        _PERSON_CLASSES,
+        attribute("uid", name),
+        attribute("cn", full_name),
+        attribute("sn", full_name.rpartition(" ")[2]),
+        f"uidNumber: {uid}\ngidNumber: {uid}\n",
+        attribute("homeDirectory", home.format(name=name, uid=uid)),
+        attribute("loginShell", shell),
+    ]
+    if gecos := _ascii(full_name):
+        parts.append(attribute("gecos", gecos))
+    if display_name:
+        parts.append(attribute("displayName", display_name))
+    if email:
+        parts.append(attribute("mail", email))
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _group(cn: str, gid: int, *, groups: str, description: str = "", members=()) -> str:
+    attribute = _attribute
+    parts = [attribute("dn", f"cn={cn},{groups}"), _GROUP_CLASSES, attribute("cn", cn)]
+    parts.append(f"gidNumber: {gid}\n")
+    if description := " ".join(description.split()):
+        parts.append(attribute("description", description))
+    parts += [attribute("memberUid", member) for member in members]
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _base_dn() -> str:
+    base = settings.GATEHOUSE_LDAP_BASE_DN.strip()
+    if not base or "=" not in base or "\n" in base:
+        raise ExportError(
+            f"GATEHOUSE_LDAP_BASE_DN {base!r} is not a DN: set it like dc=example,dc=org."
+        )
+    return base
+
+
+def ldif(report: ExportReport) -> Iterator[str]:
+    base = _base_dn()
+    home, shell = checked_home_and_shell()
+    return _ldif_lines(report, base, home, shell)
+
+
+def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Iterator[str]:
+    people, groups = f"ou=people,{base}", f"ou=groups,{base}"
+    yield "version: 1\n\n"
+    for ou, dn in (("people", people), ("groups", groups)):
+        yield (
+            f"{_attribute('dn', dn)}objectClass: top\nobjectClass: organizationalUnit\nou: {ou}\n\n"
+        )
+    with snapshot():
+        for name, uid, display_name, email in account_rows():
+            yield _person(name, uid, display_name, email, people=people, home=home, shell=shell)
+        campaigns = campaign_rows()
+        for slug, gid, title, members in campaign_members(campaigns, member_rows_by_campaign()):
+            yield _group(slug, gid, groups=groups, description=title, members=members)
+        if settings.GATEHOUSE_EXPORT_PRIVATE_GROUPS:
+            for name, uid in private_groups(campaigns, report):
+                yield _group(name, uid, groups=groups)
