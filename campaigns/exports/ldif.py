@@ -11,7 +11,12 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from campaigns.exports.base import ExportError, ExportReport
-from campaigns.exports.posix import campaign_members, checked_home_and_shell, private_groups
+from campaigns.exports.posix import (
+    campaign_members,
+    checked_home_and_shell,
+    gecos,
+    private_groups,
+)
 from campaigns.exports.selection import (
     account_rows,
     campaign_rows,
@@ -43,8 +48,10 @@ def _fold(line: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _ascii(text: str) -> str:
-    """An IA5String (gecos) from a display name: accents dropped, other non-ASCII removed."""
+def _gecos(display_name: str) -> str:
+    """gecos is an IA5String that NSS turns into the passwd GECOS field: the passwd rules,
+    then accents dropped and any other non-ASCII removed."""
+    text = gecos(display_name)
     if text.isascii():
         return text
     decomposed = unicodedata.normalize("NFKD", text)
@@ -71,8 +78,8 @@ def _person(
         attribute("homeDirectory", home.format(name=name, uid=uid)),
         attribute("loginShell", shell),
     ]
-    if gecos := _ascii(full_name):
-        parts.append(attribute("gecos", gecos))
+    if ascii_gecos := _gecos(full_name):
+        parts.append(attribute("gecos", ascii_gecos))
     if display_name:
         parts.append(attribute("displayName", display_name))
     if email:
