@@ -5,6 +5,7 @@ space) are written base64 after `::`; every line is folded to at most 76 charact
 """
 
 import base64
+import re
 import unicodedata
 from collections.abc import Iterator
 
@@ -40,6 +41,21 @@ def _attribute(name: str, value: str) -> str:
     return line + "\n" if len(line) <= LINE_WIDTH else _fold(line)
 
 
+# Values of 1 to 60 printable ASCII characters that are SAFE-STRINGs: no leading space, ':' or
+# '<', no trailing space. With attribute names of at most 13 characters the line fits in 76.
+_SHORT_SAFE_VALUES = re.compile(r"(?:[\x21-\x39\x3b\x3d-\x7e](?:[\x20-\x7e]{0,58}[\x21-\x7e])?\n)*")
+
+
+def _attributes(fields: list[tuple[str, str]]) -> str:
+    """Several attribute lines; when all values are short SAFE-STRINGs (the usual case), one
+    regular expression checks them all instead of one check per value."""
+    text = "\n".join([value for _, value in fields]) + "\n"
+    # The count rules out a value that itself holds the separator.
+    if text.count("\n") == len(fields) and _SHORT_SAFE_VALUES.fullmatch(text):
+        return "".join([f"{name}: {value}\n" for name, value in fields])
+    return "".join([_attribute(name, value) for name, value in fields])
+
+
 def _fold(line: str) -> str:
     """Fold at LINE_WIDTH: continuation lines start with one space. Lines here are ASCII."""
     parts = [line[:LINE_WIDTH]]
@@ -65,38 +81,34 @@ _GROUP_CLASSES = "objectClass: top\nobjectClass: posixGroup\n"
 def _person(
     name: str, uid: int, display_name: str, email: str, *, people: str, home: str, shell: str
 ) -> str:
-    attribute = _attribute
     display_name = " ".join(display_name.split())
     full_name = display_name or name
-    parts = [
-        attribute("dn", f"uid={name},{people}"),
-        _PERSON_CLASSES,
-        attribute("uid", name),
-        attribute("cn", full_name),
-        attribute("sn", full_name.rpartition(" ")[2]),
-        f"uidNumber: {uid}\ngidNumber: {uid}\n",
-        attribute("homeDirectory", home.format(name=name, uid=uid)),
-        attribute("loginShell", shell),
+    fields = [
+        ("uid", name),
+        ("cn", full_name),
+        ("sn", full_name.rpartition(" ")[2]),
+        ("uidNumber", str(uid)),
+        ("gidNumber", str(uid)),
+        ("homeDirectory", home.format(name=name, uid=uid)),
+        ("loginShell", shell),
     ]
     if ascii_gecos := _gecos(full_name):
-        parts.append(attribute("gecos", ascii_gecos))
+        fields.append(("gecos", ascii_gecos))
     if display_name:
-        parts.append(attribute("displayName", display_name))
+        fields.append(("displayName", display_name))
     if email:
-        parts.append(attribute("mail", email))
-    parts.append("\n")
-    return "".join(parts)
+        fields.append(("mail", email))
+    dn = _attribute("dn", f"uid={name},{people}")
+    return f"{dn}{_PERSON_CLASSES}{_attributes(fields)}\n"
 
 
 def _group(cn: str, gid: int, *, groups: str, description: str = "", members=()) -> str:
-    attribute = _attribute
-    parts = [attribute("dn", f"cn={cn},{groups}"), _GROUP_CLASSES, attribute("cn", cn)]
-    parts.append(f"gidNumber: {gid}\n")
+    fields = [("cn", cn), ("gidNumber", str(gid))]
     if description := " ".join(description.split()):
-        parts.append(attribute("description", description))
-    parts += [attribute("memberUid", member) for member in members]
-    parts.append("\n")
-    return "".join(parts)
+        fields.append(("description", description))
+    fields += [("memberUid", member) for member in members]
+    dn = _attribute("dn", f"cn={cn},{groups}")
+    return f"{dn}{_GROUP_CLASSES}{_attributes(fields)}\n"
 
 
 def _base_dn() -> str:

@@ -289,3 +289,20 @@ def test_query_count_does_not_grow_with_the_data(
     with django_assert_max_num_queries(queries):
         large = export_text(format_name)
     assert len(large) > len(small)
+
+
+def test_ldif_values_with_line_breaks_are_base64(export_data):
+    Account.objects.filter(pk=export_data.jdoe.pk).update(email="jdoe@example.org\ndn: cn=evil")
+    text = export_text("ldif")
+    assert "\ndn: cn=evil" not in text
+    encoded = base64.b64encode(b"jdoe@example.org\ndn: cn=evil").decode()
+    assert f"mail:: {encoded}" in _unfold(text)
+
+
+def test_passwd_and_group_lines_cannot_be_split(export_data):
+    Account.objects.filter(pk=export_data.jdoe.pk).update(
+        display_name="Jane\nroot:x:0:0::/:/bin/sh"
+    )
+    lines = export_text("passwd").splitlines()
+    assert len(lines) == 5
+    assert not any(line.startswith("root:") for line in lines)
