@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from accounts.models import Account, AuditEvent
+from accounts.models import Account, AuditEvent, Token
 
 
 def audit_record(
@@ -52,3 +52,18 @@ def account_create(
     account.save()
     audit_record(action="account.create", actor=actor, account=account, target=f"account:{name}")
     return account
+
+
+@transaction.atomic
+def token_delete(*, token: Token, actor: Account, ip: str | None = None) -> None:
+    """Forget a token the portal holds (its owner deletes it, or an admin revokes it)."""
+    by_admin = actor.pk != token.account_id
+    audit_record(
+        action="token.revoke" if by_admin else "token.delete",
+        actor=actor,
+        account=token.account,
+        target=f"token:{token.token_hash[:12]}",
+        detail={"idp": token.idp, "expires_at": token.expires_at.isoformat()},
+        ip=ip,
+    )
+    token.delete()

@@ -126,6 +126,7 @@ def database_from_url(url: str) -> dict:
 DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gatehouse.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the web server read while the worker writes during `make run`.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;",
@@ -248,6 +249,10 @@ GATEHOUSE_IDPSECRETS = os.getenv(
 GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
 GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
 GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+# Token inspection: issuers trusted besides the providers, and storage elements to check against
+# (JSON lists; formats in accounts/token_inspection.py).
+GATEHOUSE_EXTRA_ISSUERS = os.getenv("GATEHOUSE_EXTRA_ISSUERS", "[]")
+GATEHOUSE_STORAGE_ELEMENTS = os.getenv("GATEHOUSE_STORAGE_ELEMENTS", "[]")
 
 # Token encryption at rest: comma-separated Fernet keys, newest first (rotation: prepend).
 GATEHOUSE_TOKEN_KEYS = envlist("GATEHOUSE_TOKEN_KEYS") or envlist("GATEHOUSE_TOKEN_KEYS_VALUE")

@@ -1,0 +1,157 @@
+"""The Django side of the token inspector: which issuers are trusted, which storage elements
+people can pick as a target, and one JWKS cache per process.
+
+Trusted issuers are the configured identity providers (idpsecrets.json, each with its optional
+`storage_base_path`) plus `GATEHOUSE_EXTRA_ISSUERS`, a JSON list such as
+`[{"issuer": "https://wlcg.cloud.cnaf.infn.it/", "storage_base_path": "/wlcg", "name": "WLCG"}]`.
+Storage elements come from `GATEHOUSE_STORAGE_ELEMENTS`, a JSON list such as
+`[{"name": "dcache", "url": "https://dcache.example.org:2880",
+   "base_paths": {"https://iam.example.org/": "/pnfs/example.org/data/vo"}}]`;
+`base_paths` (optional) says where each issuer's area starts on that element.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.idps import get_providers
+from accounts.inspection import (
+    RUCIO_AUDIENCE,
+    Capabilities,
+    Inspection,
+    JwksCache,
+    TrustedIssuer,
+    inspect_token,
+    normalise_audience,
+)
+
+_JWKS = JwksCache()
+
+
+@dataclass(frozen=True)
+class StorageElement:
+    name: str
+    audience: str
+    base_paths: dict[str, str] = field(default_factory=dict)
+
+    def base_path_for(self, issuer: TrustedIssuer) -> str:
+        return self.base_paths.get(issuer.issuer, issuer.storage_base_path)
+
+
+@dataclass
+class TokenReport:
+    """An inspection plus the capabilities at the storage element the person chose."""
+
+    inspection: Inspection
+    target: str | None
+    element: StorageElement | None = None
+    capabilities: Capabilities | None = None
+
+
+def _json_list(name: str, raw: str) -> list[dict]:
+    try:
+        value = json.loads(raw or "[]")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON ({exc}); fix the setting.") from exc
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ImproperlyConfigured(f"{name} must be a JSON list of objects.")
+    return value
+
+
+@functools.cache
+def _extra_issuers(raw: str) -> tuple[TrustedIssuer, ...]:
+    found = []
+    for entry in _json_list("GATEHOUSE_EXTRA_ISSUERS", raw):
+        try:
+            found.append(
+                TrustedIssuer(
+                    issuer=entry["issuer"],
+                    storage_base_path=entry.get("storage_base_path", "/"),
+                    name=entry.get("name", ""),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(
+                f"GATEHOUSE_EXTRA_ISSUERS entry {entry!r} is not usable: {exc}"
+            ) from exc
+    return tuple(found)
+
+
+@functools.cache
+def _storage_elements(raw: str) -> tuple[StorageElement, ...]:
+    found = []
+    for entry in _json_list("GATEHOUSE_STORAGE_ELEMENTS", raw):
+        name, url = entry.get("name"), entry.get("url")
+        if not isinstance(name, str) or not isinstance(url, str):
+            raise ImproperlyConfigured(
+                f"GATEHOUSE_STORAGE_ELEMENTS entry {entry!r} needs a 'name' and a 'url'."
+            )
+        found.append(
+            StorageElement(name, normalise_audience(url), dict(entry.get("base_paths", {})))
+        )
+    return tuple(found)
+
+
+def trusted_issuers() -> dict[str, TrustedIssuer]:
+    """Configured providers first, then the extra issuers; keyed by the exact `iss` string."""
+    issuers = {
+        p.issuer: TrustedIssuer(p.issuer, storage_base_path=p.storage_base_path, name=p.label)
+        for p in get_providers().values()
+    }
+    for extra in _extra_issuers(settings.GATEHOUSE_EXTRA_ISSUERS):
+        issuers.setdefault(extra.issuer, extra)
+    return issuers
+
+
+def storage_elements() -> tuple[StorageElement, ...]:
+    return _storage_elements(settings.GATEHOUSE_STORAGE_ELEMENTS)
+
+
+def storage_element(name: str) -> StorageElement | None:
+    return next((element for element in storage_elements() if element.name == name), None)
+
+
+def target_choices() -> list[tuple[str, str]]:
+    """Targets for a form: storage elements by name, then Rucio."""
+    choices = [(f"se:{se.name}", f"{se.name} ({se.audience})") for se in storage_elements()]
+    return [*choices, (RUCIO_AUDIENCE, f"Rucio (audience {settings.GATEHOUSE_EXPECTED_AUDIENCE})")]
+
+
+def jwks_cache() -> JwksCache:
+    return _JWKS
+
+
+@sensitive_variables()  # error reports hide every local here and in the core frames below
+def inspect(
+    raw: str,
+    *,
+    target: str | None = None,
+    expected_scope: str | None = None,
+) -> TokenReport:
+    """Inspect a token against a target: `se:<name>`, `rucio`, an audience URL, or None."""
+    element = storage_element(target[3:]) if target and target.startswith("se:") else None
+    if element is not None:
+        audience = element.audience
+    elif target == RUCIO_AUDIENCE:
+        # Rucio's [oidc] expected_audience / expected_scope, as this data centre configures them.
+        audience = settings.GATEHOUSE_EXPECTED_AUDIENCE
+        expected_scope = expected_scope or settings.GATEHOUSE_EXPECTED_SCOPE
+    else:
+        audience = target
+    inspection = inspect_token(
+        raw,
+        issuers=trusted_issuers(),
+        jwks=_JWKS,
+        audience=audience or None,
+        expected_scope=expected_scope,
+    )
+    capabilities = inspection.capabilities
+    if capabilities is not None and element is not None and inspection.issuer is not None:
+        capabilities = capabilities.at(element.base_path_for(inspection.issuer))
+    return TokenReport(inspection, audience or None, element, capabilities)
