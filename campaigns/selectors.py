@@ -1,9 +1,60 @@
-"""Reads for campaigns and memberships."""
+"""Reads for campaigns and memberships, and the access rule the storage exports encode.
 
-from django.db.models import QuerySet
+The rule: data under a campaign's path prefixes is readable by everybody once the embargo has
+ended (or when there is none); while under embargo only by *current members*: an approved
+membership whose valid_until is empty or not yet past, held by an ACTIVE account.
+"""
+
+import datetime
+import enum
+from dataclasses import dataclass, field
+
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Account
-from campaigns.models import Membership
+from campaigns.models import Campaign, Membership
+
+LIST_PAGE_SIZE = 25
+
+
+def _today(today: datetime.date | None) -> datetime.date:
+    return today or timezone.localdate()
+
+
+def _current_q(today: datetime.date, prefix: str = "") -> Q:
+    """Membership conditions for "current", optionally through a relation prefix."""
+    return Q(
+        **{
+            f"{prefix}state": Membership.State.APPROVED,
+            f"{prefix}account__status": Account.Status.ACTIVE,
+        }
+    ) & (Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gte": today}))
+
+
+def current_memberships(*, today: datetime.date | None = None) -> QuerySet[Membership]:
+    """Memberships that grant access today: approved, not past valid_until, account ACTIVE."""
+    return Membership.objects.filter(_current_q(_today(today)))
+
+
+def current_members(campaign: Campaign, *, today: datetime.date | None = None) -> QuerySet[Account]:
+    """The accounts that may read `campaign`'s embargoed data today, by name."""
+    return Account.objects.filter(
+        Exists(current_memberships(today=today).filter(campaign=campaign, account=OuterRef("pk")))
+    ).order_by("name")
 
 
 def memberships_for_account(*, account: Account) -> QuerySet[Membership]:
@@ -13,3 +64,404 @@ def memberships_for_account(*, account: Account) -> QuerySet[Membership]:
         .select_related("campaign", "campaign__pi")
         .order_by("campaign__slug")
     )
+
+
+# --- who may do what in a campaign -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """How one account stands towards one campaign (anonymous viewers have no account)."""
+
+    account: Account | None
+    membership: Membership | None  # the open one (requested or approved), if any
+    is_pi: bool = False
+    is_manager: bool = False  # appointed manager with a current membership
+    is_admin: bool = False
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None and self.membership.state == Membership.State.APPROVED
+
+    @property
+    def has_requested(self) -> bool:
+        return self.membership is not None and self.membership.state == Membership.State.REQUESTED
+
+    @property
+    def may_manage(self) -> bool:
+        """Decide requests, add and remove members, set end dates."""
+        return self.is_pi or self.is_manager or self.is_admin
+
+    @property
+    def may_appoint_managers(self) -> bool:
+        return self.is_pi
+
+    @property
+    def may_edit_settings(self) -> bool:
+        """Embargo date and data paths."""
+        return self.is_pi or self.is_admin
+
+    @property
+    def may_see_members(self) -> bool:
+        return self.is_member or self.may_manage
+
+
+def viewer_for(
+    *, campaign: Campaign, account: Account | None, today: datetime.date | None = None
+) -> Viewer:
+    """One query: the account's open membership in the campaign, and its rights there."""
+    if account is None or not account.is_authenticated or not account.is_active:
+        return Viewer(account=None, membership=None)
+    membership = (
+        Membership.objects.filter(
+            campaign=campaign, account=account, state__in=Membership.OPEN_STATES
+        )
+        .select_related("campaign")
+        .first()
+    )
+    today = _today(today)
+    is_current = (
+        membership is not None
+        and membership.state == Membership.State.APPROVED
+        and (membership.valid_until is None or membership.valid_until >= today)
+    )
+    return Viewer(
+        account=account,
+        membership=membership,
+        is_pi=campaign.pi_id == account.pk,
+        is_manager=is_current and membership.role == Membership.Role.MANAGER,
+        is_admin=account.is_admin,
+    )
+
+
+def managers_of(campaign: Campaign, *, today: datetime.date | None = None) -> QuerySet[Account]:
+    """Appointed managers with a current membership (the PI is not included)."""
+    return Account.objects.filter(
+        Exists(
+            current_memberships(today=today).filter(
+                campaign=campaign, account=OuterRef("pk"), role=Membership.Role.MANAGER
+            )
+        )
+    ).order_by("name")
+
+
+def campaigns_managed_by(*, account: Account) -> QuerySet[Campaign]:
+    """Campaigns where the account is PI or a current manager."""
+    managed = current_memberships().filter(
+        campaign=OuterRef("pk"), account=account, role=Membership.Role.MANAGER
+    )
+    return Campaign.objects.filter(Q(pi=account) | Exists(managed))
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+class ListFilter(enum.StrEnum):
+    ALL = ""
+    MINE = "mine"
+    EMBARGO = "embargo"
+    PUBLIC = "public"
+
+
+def campaign_list(
+    *,
+    viewer: Account | None,
+    search: str = "",
+    show: str = "",
+    page: int | str = 1,
+    today: datetime.date | None = None,
+) -> Page:
+    """One page of campaigns with PI, current member count and the viewer's own state.
+
+    Three queries whatever the data size: the count, the page (member counts and the viewer's
+    state are correlated subqueries evaluated for the page's rows only).
+    """
+    today = _today(today)
+    campaigns = Campaign.objects.select_related("pi")
+    if search:
+        campaigns = campaigns.filter(
+            Q(slug__icontains=search)
+            | Q(title__icontains=search)
+            | Q(description__icontains=search)
+            | Q(pi__name__icontains=search)
+        )
+    if show == ListFilter.EMBARGO:
+        campaigns = campaigns.filter(embargo_until__gt=today)
+    elif show == ListFilter.PUBLIC:
+        campaigns = campaigns.filter(Q(embargo_until__isnull=True) | Q(embargo_until__lte=today))
+    member_count = (
+        Membership.objects.filter(_current_q(today), campaign=OuterRef("pk"))
+        .order_by()
+        .values("campaign")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    campaigns = campaigns.annotate(
+        member_count=Coalesce(Subquery(member_count, output_field=IntegerField()), 0)
+    )
+    if viewer is not None and viewer.is_authenticated:
+        own = Membership.objects.filter(
+            campaign=OuterRef("pk"), account=viewer, state__in=Membership.OPEN_STATES
+        )
+        campaigns = campaigns.annotate(viewer_state=Subquery(own.values("state")[:1]))
+        if show == ListFilter.MINE:
+            campaigns = campaigns.filter(Q(pi=viewer) | Q(viewer_state__isnull=False))
+    elif show == ListFilter.MINE:
+        campaigns = campaigns.none()
+    return Paginator(campaigns.order_by("slug"), LIST_PAGE_SIZE).get_page(page)
+
+
+def campaign_members(
+    campaign: Campaign, *, states: tuple[str, ...] = (Membership.State.APPROVED,)
+) -> QuerySet[Membership]:
+    role_order = Case(
+        When(role=Membership.Role.PI, then=0),
+        When(role=Membership.Role.MANAGER, then=1),
+        default=2,
+    )
+    return (
+        Membership.objects.filter(campaign=campaign, state__in=states)
+        .select_related("account", "decided_by")
+        .order_by(role_order, "account__name")
+    )
+
+
+def pending_requests(campaign: Campaign) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(campaign=campaign, state=Membership.State.REQUESTED)
+        .select_related("account")
+        .order_by("created")
+    )
+
+
+def memberships_history(*, account: Account, limit: int = 20) -> QuerySet[Membership]:
+    """Closed memberships (rejected, withdrawn, revoked, expired), newest first."""
+    return (
+        Membership.objects.filter(account=account)
+        .exclude(state__in=Membership.OPEN_STATES)
+        .select_related("campaign", "decided_by")
+        .order_by("-updated")[:limit]
+    )
+
+
+def requests_waiting_for(*, account: Account) -> QuerySet[Campaign]:
+    """Campaigns the account manages that have requests waiting, with how many."""
+    return (
+        campaigns_managed_by(account=account)
+        .annotate(
+            waiting=Count("memberships", filter=Q(memberships__state=Membership.State.REQUESTED))
+        )
+        .filter(waiting__gt=0)
+        .order_by("slug")
+    )
+
+
+# --- the access rule --------------------------------------------------------------------------
+
+
+class PathRejected(ValueError):
+    """A path that cannot be checked; the message says why."""
+
+
+def path_normalise(path: str) -> str:
+    """Canonical absolute path without a trailing slash; refuses '.', '..' and empty segments."""
+    path = (path or "").strip()
+    if not path.startswith("/"):
+        raise PathRejected(f"{path!r} is not an absolute path: start it with '/'.")
+    if any(ord(ch) < 32 for ch in path) or "\\" in path:
+        raise PathRejected(f"{path!r} contains a backslash or a control character.")
+    segments = path.strip("/").split("/") if path != "/" else []
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise PathRejected(
+                f"{path!r} contains an empty, '.' or '..' segment: write the path out in full."
+            )
+    return "/" + "/".join(segments)
+
+
+def path_prefixes(path: str) -> list[str]:
+    """'/a/b/c' -> ['/', '/a', '/a/b', '/a/b/c']: every whole-segment prefix."""
+    segments = [s for s in path.split("/") if s]
+    return ["/"] + ["/" + "/".join(segments[:i]) for i in range(1, len(segments) + 1)]
+
+
+def path_covers(prefix: str, path: str) -> bool:
+    """Whole path segments: '/foo' covers '/foo' and '/foo/bar', never '/foobar'."""
+    prefix = prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/") or prefix == ""
+
+
+def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
+    """Campaigns whose data paths hold `path`, each with its most specific matching prefix."""
+    candidates = path_prefixes(path)
+    campaigns = Campaign.objects.select_related("pi")
+    if connection.features.supports_json_field_contains:
+        query = Q()
+        for candidate in candidates:
+            query |= Q(data_paths__contains=[candidate]) | Q(data_paths__contains=[candidate + "/"])
+        campaigns = campaigns.filter(query)
+    found = []
+    for campaign in campaigns:
+        matches = [p for p in campaign.data_paths if path_covers(p, path)]
+        if matches:
+            found.append((campaign, max(matches, key=lambda p: len(p.rstrip("/")))))
+    return found
+
+
+class AccessReason(enum.StrEnum):
+    PUBLIC = "public"
+    MEMBER = "member"
+    NOT_MEMBER = "not_member"
+    SUSPENDED = "suspended"
+    NO_CAMPAIGN = "no_campaign"
+
+    @property
+    def label(self) -> str:
+        return {
+            "public": "public: no embargo, or the embargo has ended",
+            "member": "member of the campaign",
+            "not_member": "under embargo, not a member",
+            "suspended": "account not active",
+            "no_campaign": "no campaign covers this path",
+        }[self.value]
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    """Allow or deny reading `path`, and why, in a sentence a person can act on."""
+
+    path: str
+    allowed: bool
+    reason: AccessReason
+    explanation: str
+    account: Account | None = None
+    campaign: Campaign | None = None  # the campaign that decided
+    matched_prefix: str = ""
+    membership: Membership | None = None  # the viewer's membership that decided, if any
+    campaigns: list[Campaign] = field(default_factory=list)  # every campaign covering the path
+
+
+def path_access(
+    *, path: str, account: Account | None = None, today: datetime.date | None = None
+) -> AccessDecision:
+    """May `account` (or anybody, without one) read `path` on the storage today?
+
+    The most specific campaign prefix decides (nested campaigns: the inner one wins); when
+    several campaigns share that prefix, any one of them allowing is enough.
+    Raises PathRejected for a path that is not a clean absolute path.
+    """
+    today = _today(today)
+    path = path_normalise(path)
+    covering = campaigns_covering(path)
+    if account is not None and not account.is_active:
+        return AccessDecision(
+            path=path,
+            allowed=False,
+            reason=AccessReason.SUSPENDED,
+            explanation=(
+                f"Account {account.name} is {account.get_status_display()}, so the storage maps "
+                "it to nobody and it can read nothing. An admin can reactivate it."
+            ),
+            account=account,
+            campaigns=[c for c, _ in covering],
+        )
+    if not covering:
+        return AccessDecision(
+            path=path,
+            allowed=False,
+            reason=AccessReason.NO_CAMPAIGN,
+            explanation=(
+                f"No campaign covers {path}, so the portal grants no access to it; other storage "
+                "rules may still apply."
+            ),
+            account=account,
+        )
+    longest = max(len(prefix.rstrip("/")) for _, prefix in covering)
+    deciding = sorted(
+        ((c, p) for c, p in covering if len(p.rstrip("/")) == longest), key=lambda cp: cp[0].slug
+    )
+    everyone = [c for c, _ in covering]
+    for campaign, prefix in deciding:
+        if not campaign.is_under_embargo(today):
+            when = (
+                f"its embargo ended on {campaign.embargo_until:%Y-%m-%d}"
+                if campaign.embargo_until
+                else "it has no embargo"
+            )
+            return AccessDecision(
+                path=path,
+                allowed=True,
+                reason=AccessReason.PUBLIC,
+                explanation=f"{path} belongs to campaign {campaign.slug} and is public: {when}.",
+                account=account,
+                campaign=campaign,
+                matched_prefix=prefix,
+                campaigns=everyone,
+            )
+    if account is not None:
+        membership = (
+            current_memberships(today=today)
+            .filter(account=account, campaign__in=[c for c, _ in deciding])
+            .select_related("campaign")
+            .order_by("campaign__slug")
+            .first()
+        )
+        if membership is not None:
+            prefix = next(p for c, p in deciding if c.pk == membership.campaign_id)
+            until = f" until {membership.valid_until:%Y-%m-%d}" if membership.valid_until else ""
+            return AccessDecision(
+                path=path,
+                allowed=True,
+                reason=AccessReason.MEMBER,
+                explanation=(
+                    f"{account.name} is a member of campaign {membership.campaign.slug}{until}, "
+                    f"whose data is under embargo until "
+                    f"{membership.campaign.embargo_until:%Y-%m-%d}."
+                ),
+                account=account,
+                campaign=membership.campaign,
+                matched_prefix=prefix,
+                membership=membership,
+                campaigns=everyone,
+            )
+    campaign, prefix = deciding[0]
+    who = f"{account.name} is not a current member" if account else "Only current members"
+    verb = "" if account else " may read it"
+    return AccessDecision(
+        path=path,
+        allowed=False,
+        reason=AccessReason.NOT_MEMBER,
+        explanation=(
+            f"{path} belongs to campaign {campaign.slug}, under embargo until "
+            f"{campaign.embargo_until:%Y-%m-%d}. {who} of {campaign.slug}{verb}; "
+            "request to join on the campaign's page."
+        ),
+        account=account,
+        campaign=campaign,
+        matched_prefix=prefix,
+        campaigns=everyone,
+    )
+
+
+def token_scopes_for(campaign: Campaign) -> list[dict] | None:
+    """Which token scopes read each data path, per identity provider; None when unavailable.
+
+    Uses the token inspection core (`accounts.inspection.scopes_needed`) when it is installed.
+    """
+    try:
+        from accounts.inspection import PathRejected as ScopePathRejected
+        from accounts.inspection import scopes_needed
+    except ImportError:
+        return None
+    from accounts.idps import get_providers
+
+    rows = []
+    for data_path in campaign.data_paths:
+        for provider in get_providers().values():
+            try:
+                scopes = scopes_needed("read", data_path, base_path=provider.storage_base_path)
+            except ScopePathRejected as exc:
+                rows.append({"path": data_path, "provider": provider, "error": str(exc)})
+            else:
+                rows.append({"path": data_path, "provider": provider, "scopes": scopes})
+    return rows

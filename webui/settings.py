@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -241,6 +242,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
+# Memberships past their end date lose access within the hour; reminders once a day.
+CELERY_BEAT_SCHEDULE["campaigns-memberships-expire"] = {
+    "task": "campaigns.tasks.memberships_expire",
+    "schedule": crontab(minute=5),
+}
+CELERY_BEAT_SCHEDULE["campaigns-membership-reminders"] = {
+    "task": "campaigns.tasks.membership_reminders_send",
+    "schedule": crontab(minute=15, hour=envint("GATEHOUSE_REMINDER_HOUR", 8)),
+}
 
 # Identity providers (Rucio-format idpsecrets.json) and Rucio's [oidc] knobs.
 GATEHOUSE_IDPSECRETS = os.getenv(

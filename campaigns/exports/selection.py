@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Collate
-from django.utils import timezone
 
 from accounts.models import Account, Identity
 from campaigns.models import Campaign, Membership, NodeToken
+from campaigns.selectors import current_memberships
 
 CHUNK_SIZE = 5000
 
@@ -32,17 +32,12 @@ def exported_accounts() -> QuerySet[Account]:
     return Account.objects.filter(_exported())
 
 
-# SWAP: replace with campaigns.selectors.current_memberships() when the `camp` branch lands;
-# it encodes the same rule (the one the "who can read this path?" page explains).
-def current_memberships() -> QuerySet[Membership]:
-    """Memberships that grant access today: approved, not past valid_until, account exported,
-    campaign active."""
-    today = timezone.localdate()
-    return Membership.objects.filter(
-        Q(valid_until__isnull=True) | Q(valid_until__gte=today),
-        _exported("account__"),
-        state=Membership.State.APPROVED,
-        campaign__status=Campaign.Status.ACTIVE,
+def exported_memberships() -> QuerySet[Membership]:
+    """The access rule's current memberships (campaigns.selectors.current_memberships: approved,
+    not past valid_until, account ACTIVE), narrowed to what reaches the nodes: accounts that
+    hold a uid, campaigns that are active."""
+    return current_memberships().filter(
+        _exported("account__"), campaign__status=Campaign.Status.ACTIVE
     )
 
 
@@ -81,7 +76,7 @@ def campaign_rows() -> list[tuple[str, int, str]]:
 def member_rows_by_campaign() -> Iterator[tuple[str, str]]:
     """(campaign slug, account name) of current memberships, by slug then name."""
     return (
-        current_memberships()
+        exported_memberships()
         .order_by(binary("campaign__slug"), binary("account__name"))
         .values_list("campaign__slug", "account__name")
         .iterator(chunk_size=CHUNK_SIZE)
@@ -91,7 +86,7 @@ def member_rows_by_campaign() -> Iterator[tuple[str, str]]:
 def gid_rows_by_account() -> Iterator[tuple[str, int]]:
     """(account name, campaign gid) of current memberships, by name then gid."""
     return (
-        current_memberships()
+        exported_memberships()
         .order_by(binary("account__name"), "campaign__gid")
         .values_list("account__name", "campaign__gid")
         .iterator(chunk_size=CHUNK_SIZE)

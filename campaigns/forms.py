@@ -1,0 +1,98 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from campaigns.models import validate_data_paths
+from campaigns.selectors import ListFilter
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class CampaignFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(attrs={"placeholder": "name, title or PI"}),
+    )
+    show = forms.ChoiceField(
+        label="Show",
+        required=False,
+        choices=[
+            (ListFilter.ALL, "All campaigns"),
+            (ListFilter.MINE, "My campaigns"),
+            (ListFilter.EMBARGO, "Under embargo"),
+            (ListFilter.PUBLIC, "Public"),
+        ],
+    )
+
+
+class JoinRequestForm(forms.Form):
+    message = forms.CharField(
+        label="Message to the PI (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Say who you are and what you need the data for.",
+    )
+
+
+class DecisionForm(forms.Form):
+    """One form for approve and reject: the reason is required for a rejection only."""
+
+    comment = forms.CharField(
+        label="Comment (a reason is required to reject)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    valid_until = forms.DateField(label="Member until (optional)", required=False, widget=DATE)
+
+
+class MemberAddForm(forms.Form):
+    account_name = forms.CharField(label="Account name", max_length=25)
+    valid_until = forms.DateField(label="Member until (optional)", required=False, widget=DATE)
+    comment = forms.CharField(label="Comment (optional)", required=False, max_length=2000)
+
+
+class ValidUntilForm(forms.Form):
+    valid_until = forms.DateField(label="Member until", required=False, widget=DATE)
+    comment = forms.CharField(label="Comment (optional)", required=False, max_length=2000)
+
+
+class CommentForm(forms.Form):
+    comment = forms.CharField(label="Comment (optional)", required=False, max_length=2000)
+
+
+class CampaignSettingsForm(forms.Form):
+    embargo_until = forms.DateField(
+        label="Embargo until",
+        required=False,
+        widget=DATE,
+        help_text="Leave empty to make the data public now.",
+    )
+    data_paths = forms.CharField(
+        label="Data path prefixes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        help_text="One absolute storage path per line, e.g. /data/nightsky-2025.",
+    )
+    comment = forms.CharField(label="Comment for the audit log (optional)", required=False)
+
+    def clean_data_paths(self) -> list[str]:
+        paths = [line.strip() for line in self.cleaned_data["data_paths"].splitlines()]
+        paths = [p for p in paths if p]
+        try:
+            validate_data_paths(paths)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+        return paths
+
+
+class WhoCanReadForm(forms.Form):
+    path = forms.CharField(label="Storage path", max_length=4096)
+    account = forms.CharField(
+        label="Account (optional)",
+        required=False,
+        max_length=25,
+        help_text="Leave empty to see the rule for the path; yours is checked when logged in.",
+    )

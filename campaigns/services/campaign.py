@@ -1,0 +1,225 @@
+"""Campaigns: creation with a GID, PI, embargo, data paths, archive."""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from accounts.services import audit_record
+from campaigns.models import Campaign, Membership, PosixIdCounter
+from campaigns.services.rules import (
+    RESERVED_SLUGS,
+    Role,
+    State,
+    insert_open,
+    lock_campaign,
+    move,
+    open_membership,
+    require_active_account,
+    require_admin,
+    require_pi_or_admin,
+    save_clean,
+)
+
+
+def _posix_range(kind: str) -> tuple[int, int]:
+    if kind == "uid":
+        return settings.GATEHOUSE_UID_MIN, settings.GATEHOUSE_UID_MAX
+    if kind == "gid":
+        return settings.GATEHOUSE_GID_MIN, settings.GATEHOUSE_GID_MAX
+    raise ValueError(f"unknown POSIX id kind {kind!r}")
+
+
+@transaction.atomic
+def posix_id_allocate(*, kind: str) -> int:
+    """The next never-used uid or gid; the counter row lock serialises concurrent callers."""
+    low, high = _posix_range(kind)
+    PosixIdCounter.objects.get_or_create(kind=kind, defaults={"next_value": low})
+    counter = PosixIdCounter.objects.select_for_update().get(kind=kind)
+    value = max(counter.next_value, low)
+    if value > high:
+        raise ValidationError(
+            f"The {kind} range {low}-{high} is used up: raise GATEHOUSE_{kind.upper()}_MAX."
+        )
+    counter.next_value = value + 1
+    counter.save(update_fields=["next_value"])
+    return value
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+
+def data_paths_clean(data_paths: list[str]) -> list[str]:
+    """Strip, drop blanks and trailing slashes, de-duplicate, sort."""
+    cleaned = {p.strip().rstrip("/") or "/" for p in data_paths if p and p.strip()}
+    return sorted(cleaned)
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    slug: str,
+    title: str,
+    pi: Account,
+    actor: Account | None,
+    description: str = "",
+    embargo_until: datetime.date | None = None,
+    data_paths: list[str] | None = None,
+    comment: str = "",
+) -> Campaign:
+    """A new campaign with a fresh GID; its PI becomes an approved member with role pi."""
+    require_admin(actor, "create campaigns")
+    require_active_account(pi)
+    if slug in RESERVED_SLUGS:
+        raise ValidationError(f"{slug!r} is reserved for a page of the portal: pick another name.")
+    campaign = Campaign(
+        slug=slug,
+        title=title,
+        description=description,
+        pi=pi,
+        embargo_until=embargo_until,
+        data_paths=data_paths_clean(data_paths or []),
+        gid=0,
+    )
+    campaign.full_clean(exclude=["gid"])
+    campaign.gid = posix_id_allocate(kind="gid")
+    campaign.save()
+    membership = Membership(
+        campaign=campaign,
+        account=pi,
+        role=Role.PI,
+        state=State.APPROVED,
+        decided_by=actor,
+        decided_at=timezone.now(),
+        comment="PI of the campaign",
+    )
+    save_clean(membership)
+    audit_record(
+        action="campaign.create",
+        actor=actor,
+        account=pi,
+        target=f"campaign:{slug}",
+        comment=comment,
+        detail={"gid": campaign.gid, "pi": pi.name},
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_update_details(
+    *, campaign: Campaign, title: str, description: str, actor: Account | None, comment: str = ""
+) -> Campaign:
+    require_pi_or_admin(campaign, actor, "change the title and description")
+    campaign = lock_campaign(campaign)
+    campaign.title, campaign.description = title, description
+    save_clean(campaign)
+    audit_record(
+        action="campaign.update_details",
+        actor=actor,
+        target=f"campaign:{campaign.slug}",
+        comment=comment,
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_archive(*, campaign: Campaign, actor: Account | None, comment: str = "") -> Campaign:
+    """Close a campaign to new members; its GID stays reserved and its members keep access."""
+    require_admin(actor, "archive campaigns")
+    campaign = lock_campaign(campaign)
+    if campaign.status == Campaign.Status.ARCHIVED:
+        raise ValidationError(f"Campaign {campaign.slug} is already archived.")
+    campaign.status = Campaign.Status.ARCHIVED
+    save_clean(campaign)
+    audit_record(
+        action="campaign.archive", actor=actor, target=f"campaign:{campaign.slug}", comment=comment
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_set_pi(
+    *, campaign: Campaign, pi: Account, actor: Account | None, comment: str = ""
+) -> Campaign:
+    """Hand the campaign to a new PI; the old PI stays an ordinary member."""
+    require_admin(actor, "assign a campaign's PI")
+    require_active_account(pi)
+    campaign = lock_campaign(campaign)
+    old_pi = campaign.pi
+    if old_pi.pk == pi.pk:
+        raise ValidationError(f"{pi.name} is already the PI of {campaign.slug}.")
+    now = timezone.now()
+    old = open_membership(campaign, old_pi)
+    if old is not None and old.role == Role.PI:
+        old.role = Role.MEMBER
+        save_clean(old)
+    new = open_membership(campaign, pi)
+    if new is None:
+        new = insert_open(
+            Membership(campaign=campaign, account=pi, role=Role.PI, state=State.APPROVED)
+        )
+    elif new.state == State.REQUESTED:
+        move(new, State.APPROVED)
+    new.role, new.valid_until, new.decided_by, new.decided_at = Role.PI, None, actor, now
+    save_clean(new)
+    campaign.pi = pi
+    save_clean(campaign)
+    audit_record(
+        action="campaign.set_pi",
+        actor=actor,
+        account=pi,
+        target=f"campaign:{campaign.slug}",
+        comment=comment,
+        detail={"from": old_pi.name, "to": pi.name},
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_update_embargo(
+    *,
+    campaign: Campaign,
+    embargo_until: datetime.date | None,
+    actor: Account | None,
+    comment: str = "",
+) -> Campaign:
+    """Set or clear (None: public) the day the campaign's data becomes public."""
+    require_pi_or_admin(campaign, actor, "change the embargo")
+    campaign = lock_campaign(campaign)
+    before = campaign.embargo_until
+    campaign.embargo_until = embargo_until
+    save_clean(campaign)
+    audit_record(
+        action="campaign.update_embargo",
+        actor=actor,
+        target=f"campaign:{campaign.slug}",
+        comment=comment,
+        detail={
+            "from": before.isoformat() if before else None,
+            "to": embargo_until.isoformat() if embargo_until else None,
+        },
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_update_data_paths(
+    *, campaign: Campaign, data_paths: list[str], actor: Account | None, comment: str = ""
+) -> Campaign:
+    """Replace the storage path prefixes that hold the campaign's data."""
+    require_pi_or_admin(campaign, actor, "change the data paths")
+    campaign = lock_campaign(campaign)
+    before = list(campaign.data_paths)
+    campaign.data_paths = data_paths_clean(data_paths)
+    save_clean(campaign)
+    audit_record(
+        action="campaign.update_data_paths",
+        actor=actor,
+        target=f"campaign:{campaign.slug}",
+        comment=comment,
+        detail={"from": before, "to": campaign.data_paths},
+    )
+    return campaign

@@ -1,0 +1,452 @@
+"""Campaign pages. Every view starts with its permission check; writes go through services."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from accounts.models import Account
+from campaigns import selectors, services
+from campaigns.forms import (
+    CampaignFilterForm,
+    CampaignSettingsForm,
+    CommentForm,
+    DecisionForm,
+    JoinRequestForm,
+    MemberAddForm,
+    ValidUntilForm,
+    WhoCanReadForm,
+)
+from campaigns.models import Campaign, Membership
+from campaigns.selectors import Viewer
+
+MANAGE = "campaigns/manage.html"
+
+
+def _get_campaign(slug: str) -> Campaign:
+    return get_object_or_404(Campaign.objects.select_related("pi"), slug=slug)
+
+
+def _get_campaign_and_viewer(request, slug: str) -> tuple[Campaign, Viewer]:
+    campaign = _get_campaign(slug)
+    return campaign, selectors.viewer_for(campaign=campaign, account=request.user)
+
+
+def _get_campaign_for_manager(request, slug: str) -> tuple[Campaign, Viewer]:
+    """PI, appointed managers and admins."""
+    campaign, viewer = _get_campaign_and_viewer(request, slug)
+    if not viewer.may_manage:
+        raise PermissionDenied("Only the PI, the managers and admins may manage this campaign.")
+    return campaign, viewer
+
+
+def _get_campaign_for_pi(request, slug: str) -> tuple[Campaign, Viewer]:
+    campaign, viewer = _get_campaign_and_viewer(request, slug)
+    if not viewer.may_appoint_managers:
+        raise PermissionDenied("Only the PI may appoint or remove managers.")
+    return campaign, viewer
+
+
+def _get_campaign_for_settings(request, slug: str) -> tuple[Campaign, Viewer]:
+    campaign, viewer = _get_campaign_and_viewer(request, slug)
+    if not viewer.may_edit_settings:
+        raise PermissionDenied("Only the PI and admins may change the embargo and data paths.")
+    return campaign, viewer
+
+
+def _get_membership_in(campaign: Campaign, pk: int, *states: str) -> Membership:
+    membership = (
+        Membership.objects.select_related("account", "campaign")
+        .filter(campaign=campaign, pk=pk, state__in=states or Membership.State.values)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such membership in this campaign.")
+    return membership
+
+
+def _own_open_membership(request, campaign: Campaign, state: str) -> Membership:
+    membership = Membership.objects.filter(
+        campaign=campaign, account=request.user, state=state
+    ).first()
+    if membership is None:
+        raise Http404("You have no such membership in this campaign.")
+    return membership
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+# --- public pages -----------------------------------------------------------------------------
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def campaign_list(request):
+    form = CampaignFilterForm(request.GET or None)
+    search, show = "", ""
+    if form.is_valid():
+        search, show = form.cleaned_data["q"].strip(), form.cleaned_data["show"]
+    page = selectors.campaign_list(
+        viewer=request.user, search=search, show=show, page=request.GET.get("page", 1)
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "show": show}
+    template = "campaigns/list.html#results" if request.htmx else "campaigns/list.html"
+    return render(request, template, context)
+
+
+@require_GET
+def campaign_detail(request, slug: str):
+    campaign, viewer = _get_campaign_and_viewer(request, slug)
+    context = {
+        "campaign": campaign,
+        "viewer": viewer,
+        "managers": list(selectors.managers_of(campaign)),
+        "member_count": selectors.current_members(campaign).count(),
+        "join_form": JoinRequestForm(),
+        "token_scopes": selectors.token_scopes_for(campaign),
+    }
+    if viewer.may_see_members:
+        context["members"] = selectors.campaign_members(campaign)
+    return render(request, "campaigns/detail.html", context)
+
+
+@require_GET
+def who_can_read(request):
+    form = WhoCanReadForm(request.GET or None)
+    context = {"form": form, "decision": None}
+    if not form.is_valid():
+        return render(request, "campaigns/who_can_read.html", context)
+    path, name = form.cleaned_data["path"], form.cleaned_data["account"].strip().lower()
+    me = request.user if request.user.is_authenticated else None
+    try:
+        decision = selectors.path_access(path=path)
+    except selectors.PathRejected as exc:
+        form.add_error("path", str(exc))
+        return render(request, "campaigns/who_can_read.html", context)
+    account = me
+    if name and (me is None or name != me.name):
+        account = Account.objects.filter(name=name).first()
+        if not _may_check_others(me, decision.campaigns):
+            form.add_error(
+                "account",
+                "You may check only your own account: the PI, managers and admins of the "
+                "campaign may check others.",
+            )
+            account = None
+        elif account is None:
+            form.add_error("account", f"There is no account named {name!r}.")
+    if account is not None:
+        decision = selectors.path_access(path=path, account=account)
+    context["decision"] = decision
+    if decision.campaign is not None:
+        viewer = selectors.viewer_for(campaign=decision.campaign, account=me)
+        context["viewer"] = viewer
+        context["member_count"] = selectors.current_members(decision.campaign).count()
+        if viewer.may_see_members:
+            context["members"] = selectors.current_members(decision.campaign)
+    return render(request, "campaigns/who_can_read.html", context)
+
+
+def _may_check_others(me: Account | None, campaigns: list[Campaign]) -> bool:
+    if me is None:
+        return False
+    if me.is_admin:
+        return True
+    return any(selectors.viewer_for(campaign=c, account=me).may_manage for c in campaigns)
+
+
+# --- the member's own steps -------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def membership_request(request, slug: str):
+    campaign = _get_campaign(slug)
+    form = JoinRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            services.membership_request(
+                campaign=campaign, account=request.user, message=form.cleaned_data["message"]
+            )
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request,
+                f"Your request to join {campaign.slug} was sent to its PI and managers. "
+                "You will get an email when they decide.",
+            )
+    else:
+        messages.error(request, "Your message is too long: keep it under 2000 characters.")
+    return redirect("campaigns:detail", slug=campaign.slug)
+
+
+@login_required
+@require_POST
+def membership_withdraw(request, slug: str):
+    campaign = _get_campaign(slug)
+    membership = _own_open_membership(request, campaign, Membership.State.REQUESTED)
+    try:
+        services.membership_withdraw(membership=membership, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"You withdrew your request to join {campaign.slug}.")
+    return redirect("campaigns:detail", slug=campaign.slug)
+
+
+@login_required
+@require_POST
+def membership_leave(request, slug: str):
+    campaign = _get_campaign(slug)
+    membership = _own_open_membership(request, campaign, Membership.State.APPROVED)
+    try:
+        services.membership_leave(membership=membership, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"You left {campaign.slug}.")
+    return redirect("campaigns:detail", slug=campaign.slug)
+
+
+@login_required
+@require_GET
+def my_campaigns(request):
+    context = {
+        "memberships": [
+            m
+            for m in selectors.memberships_for_account(account=request.user)
+            if m.state == Membership.State.APPROVED
+        ],
+        "requests": Membership.objects.filter(
+            account=request.user, state=Membership.State.REQUESTED
+        )
+        .select_related("campaign", "campaign__pi")
+        .order_by("created"),
+        "waiting": selectors.requests_waiting_for(account=request.user),
+        "history": selectors.memberships_history(account=request.user),
+    }
+    return render(request, "campaigns/mine.html", context)
+
+
+# --- manage -----------------------------------------------------------------------------------
+
+
+def _manage_context(campaign: Campaign, viewer: Viewer, **extra) -> dict:
+    return {
+        "campaign": campaign,
+        "viewer": viewer,
+        "requests": selectors.pending_requests(campaign),
+        "members": selectors.campaign_members(campaign),
+        "decision_form": DecisionForm(),
+        "add_form": MemberAddForm(),
+        "settings_form": CampaignSettingsForm(
+            initial={
+                "embargo_until": campaign.embargo_until,
+                "data_paths": "\n".join(campaign.data_paths),
+            }
+        ),
+        **extra,
+    }
+
+
+def _manage_done(request, campaign, viewer, fragment: str, *, ok: str = "", error: str = ""):
+    """After a manage action: the fragment for htmx, else a message and a redirect (PRG)."""
+    if request.htmx:
+        context = _manage_context(campaign, viewer, notice=ok, error=error, fragment=fragment)
+        # The targeted section is swapped in place, the other one out of band: a decision
+        # changes both lists.
+        return render(request, f"{MANAGE}#sections", context)
+    if error:
+        messages.error(request, error)
+    if ok:
+        messages.success(request, ok)
+    return redirect(reverse("campaigns:manage", args=[campaign.slug]) + f"#{fragment}")
+
+
+@login_required
+@require_GET
+def campaign_manage(request, slug: str):
+    campaign, viewer = _get_campaign_for_manager(request, slug)
+    return render(request, MANAGE, _manage_context(campaign, viewer))
+
+
+@login_required
+@require_POST
+def request_approve(request, slug: str, pk: int):
+    campaign, viewer = _get_campaign_for_manager(request, slug)
+    membership = _get_membership_in(campaign, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _manage_done(request, campaign, viewer, "requests", error=_form_error(form))
+    try:
+        services.membership_approve(
+            membership=membership,
+            actor=request.user,
+            comment=form.cleaned_data["comment"],
+            valid_until=form.cleaned_data["valid_until"],
+        )
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "requests", error=_error_text(exc))
+    ok = f"{membership.account.name} is now a member of {campaign.slug}."
+    return _manage_done(request, campaign, viewer, "requests", ok=ok)
+
+
+@login_required
+@require_POST
+def request_reject(request, slug: str, pk: int):
+    campaign, viewer = _get_campaign_for_manager(request, slug)
+    membership = _get_membership_in(campaign, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _manage_done(request, campaign, viewer, "requests", error=_form_error(form))
+    try:
+        services.membership_reject(
+            membership=membership, actor=request.user, reason=form.cleaned_data["comment"]
+        )
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "requests", error=_error_text(exc))
+    ok = f"You rejected {membership.account.name}'s request; they will be told the reason."
+    return _manage_done(request, campaign, viewer, "requests", ok=ok)
+
+
+@login_required
+@require_POST
+def member_add(request, slug: str):
+    campaign, viewer = _get_campaign_for_manager(request, slug)
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        return _manage_done(request, campaign, viewer, "members", error=_form_error(form))
+    try:
+        membership = services.membership_add(
+            campaign=campaign,
+            account_name=form.cleaned_data["account_name"],
+            actor=request.user,
+            valid_until=form.cleaned_data["valid_until"],
+            comment=form.cleaned_data["comment"],
+        )
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "members", error=_error_text(exc))
+    ok = f"{membership.account.name} is now a member of {campaign.slug}."
+    return _manage_done(request, campaign, viewer, "members", ok=ok)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug: str, pk: int):
+    campaign, viewer = _get_campaign_for_manager(request, slug)
+    membership = _get_membership_in(campaign, pk)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.membership_revoke(membership=membership, actor=request.user, comment=comment)
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "members", error=_error_text(exc))
+    ok = f"{membership.account.name} is no longer a member of {campaign.slug}."
+    return _manage_done(request, campaign, viewer, "members", ok=ok)
+
+
+@login_required
+@require_POST
+def member_valid_until(request, slug: str, pk: int):
+    campaign, viewer = _get_campaign_for_manager(request, slug)
+    membership = _get_membership_in(campaign, pk)
+    form = ValidUntilForm(request.POST)
+    if not form.is_valid():
+        return _manage_done(request, campaign, viewer, "members", error=_form_error(form))
+    valid_until = form.cleaned_data["valid_until"]
+    if "clear" in request.POST:
+        valid_until = None
+    try:
+        services.membership_set_valid_until(
+            membership=membership,
+            valid_until=valid_until,
+            actor=request.user,
+            comment=form.cleaned_data["comment"],
+        )
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "members", error=_error_text(exc))
+    name = membership.account.name
+    ok = (
+        f"{name}'s membership now ends after {valid_until:%Y-%m-%d}."
+        if valid_until
+        else f"{name}'s membership has no end date now."
+    )
+    return _manage_done(request, campaign, viewer, "members", ok=ok)
+
+
+@login_required
+@require_POST
+def manager_appoint(request, slug: str, pk: int):
+    campaign, viewer = _get_campaign_for_pi(request, slug)
+    membership = _get_membership_in(campaign, pk, Membership.State.APPROVED)
+    try:
+        services.manager_appoint(campaign=campaign, account=membership.account, actor=request.user)
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "members", error=_error_text(exc))
+    ok = f"{membership.account.name} is now a manager of {campaign.slug}."
+    return _manage_done(request, campaign, viewer, "members", ok=ok)
+
+
+@login_required
+@require_POST
+def manager_remove(request, slug: str, pk: int):
+    campaign, viewer = _get_campaign_for_pi(request, slug)
+    membership = _get_membership_in(campaign, pk, Membership.State.APPROVED)
+    try:
+        services.manager_remove(campaign=campaign, account=membership.account, actor=request.user)
+    except ValidationError as exc:
+        return _manage_done(request, campaign, viewer, "members", error=_error_text(exc))
+    ok = f"{membership.account.name} is no longer a manager (still a member)."
+    return _manage_done(request, campaign, viewer, "members", ok=ok)
+
+
+@login_required
+@require_POST
+def campaign_settings(request, slug: str):
+    campaign, viewer = _get_campaign_for_settings(request, slug)
+    form = CampaignSettingsForm(request.POST)
+    if not form.is_valid():
+        context = _manage_context(campaign, viewer, settings_form=form)
+        return render(request, MANAGE, context, status=400)
+    data, comment = form.cleaned_data, form.cleaned_data["comment"]
+    changed = []
+    try:
+        if data["embargo_until"] != campaign.embargo_until:
+            campaign = services.campaign_update_embargo(
+                campaign=campaign,
+                embargo_until=data["embargo_until"],
+                actor=request.user,
+                comment=comment,
+            )
+            changed.append("embargo date")
+        if services.data_paths_clean(data["data_paths"]) != campaign.data_paths:
+            services.campaign_update_data_paths(
+                campaign=campaign,
+                data_paths=data["data_paths"],
+                actor=request.user,
+                comment=comment,
+            )
+            changed.append("data paths")
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    if changed:
+        messages.success(request, f"Saved the {' and '.join(changed)} of {campaign.slug}.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect(reverse("campaigns:manage", args=[campaign.slug]) + "#settings")
+
+
+def _form_error(form) -> str:
+    return " ".join(
+        f"{form.fields[f].label}: {' '.join(e)}" if f in form.fields else " ".join(e)
+        for f, e in form.errors.items()
+    )
