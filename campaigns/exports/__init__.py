@@ -8,7 +8,7 @@ before the first line; rows come from one query per stream, in a deterministic o
 from collections.abc import Callable, Iterator
 
 from campaigns.exports.base import ExportError, ExportReport, chunked
-from campaigns.exports.ldif import ldif
+from campaigns.exports.ldif import ldif_document
 from campaigns.exports.multimap import multimap_campaigns, multimap_ids
 from campaigns.exports.posix import group, passwd
 
@@ -17,7 +17,7 @@ FORMATS: dict[str, Callable[[ExportReport], Iterator[str]]] = {
     "multimap-campaigns": multimap_campaigns,
     "group": group,
     "passwd": passwd,
-    "ldif": ldif,
+    "ldif": ldif_document,
 }
 
 

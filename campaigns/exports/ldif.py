@@ -120,7 +120,7 @@ def _base_dn() -> str:
     return base
 
 
-def ldif(report: ExportReport) -> Iterator[str]:
+def ldif_document(report: ExportReport) -> Iterator[str]:
     base = _base_dn()
     home, shell = checked_home_and_shell()
     return _ldif_lines(report, base, home, shell)
@@ -133,12 +133,16 @@ def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Itera
         yield (
             f"{_attribute('dn', dn)}objectClass: top\nobjectClass: organizationalUnit\nou: {ou}\n\n"
         )
+    private = settings.GATEHOUSE_EXPORT_PRIVATE_GROUPS
+    # (name, uid) kept from the people for the private groups: a few MB instead of a query.
+    accounts: list[tuple[str, int]] = []
     with snapshot():
         for name, uid, display_name, email in account_rows():
             yield _person(name, uid, display_name, email, people=people, home=home, shell=shell)
+            if private:
+                accounts.append((name, uid))
         campaigns = campaign_rows()
         for slug, gid, title, members in campaign_members(campaigns, member_rows_by_campaign()):
             yield _group(slug, gid, groups=groups, description=title, members=members)
-        if settings.GATEHOUSE_EXPORT_PRIVATE_GROUPS:
-            for name, uid in private_groups(campaigns, report):
-                yield _group(name, uid, groups=groups)
+        for name, uid in private_groups(campaigns, report, accounts) if private else ():
+            yield _group(name, uid, groups=groups)

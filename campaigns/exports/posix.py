@@ -1,7 +1,7 @@
 """group(5) and passwd(5) files: campaign groups, private groups, and the accounts."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
 
@@ -58,11 +58,16 @@ def campaign_members(campaigns, member_rows) -> Iterator[tuple[str, int, str, li
         yield slug, gid, title, members
 
 
-def private_groups(campaigns, report: ExportReport) -> Iterator[tuple[str, int]]:
-    """(name, gid = uid) per exported account, unless it would clash with a campaign group."""
+def private_groups(
+    campaigns, report: ExportReport, accounts: Iterable[tuple[str, int]] | None = None
+) -> Iterator[tuple[str, int]]:
+    """(name, gid = uid) per exported account, unless it would clash with a campaign group.
+    `accounts`: (name, uid) pairs already read, by name; read from the database if not given."""
     slugs = {slug for slug, _, _ in campaigns}
     gids = {gid for _, gid, _ in campaigns}
-    for name, uid, _, _ in account_rows():
+    if accounts is None:
+        accounts = ((name, uid) for name, uid, _, _ in account_rows())
+    for name, uid in accounts:
         if name in slugs:
             report.skip("private group with the name of a campaign group")
         elif uid in gids:
