@@ -49,7 +49,8 @@ def node(live_server, settings):
         etags[format_name] = response.headers["ETag"]
         return response.content.decode()
 
-    return fetch
+    yield fetch
+    session.close()  # ends the keep-alive connection, and with it the server thread's DB session
 
 
 def test_approval_and_removal_reach_the_exports(page, live_server, node):

@@ -87,7 +87,7 @@ ADD = "/admin/campaigns/nodetoken/add/"
 
 
 @pytest.mark.parametrize("who", [None, "member", "outsider"])
-def test_admin_pages_are_for_admins_only(client, request, who):
+def test_admin_pages_are_for_admins_only(db, client, request, who):
     if who:
         client.force_login(request.getfixturevalue(who))
     for url in (CHANGELIST, ADD):
