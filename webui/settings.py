@@ -333,6 +333,14 @@ GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
 GATEHOUSE_GID_MIN = envint("GATEHOUSE_GID_MIN", 30000000)
 GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
 
+# Exports to the storage nodes (multimap, group, passwd, LDIF). {name} and {uid} in the home path.
+GATEHOUSE_EXPORT_HOME = os.getenv("GATEHOUSE_EXPORT_HOME", "/home/{name}")
+GATEHOUSE_EXPORT_SHELL = os.getenv("GATEHOUSE_EXPORT_SHELL", "/sbin/nologin")
+GATEHOUSE_EXPORT_PRIVATE_GROUPS = envbool("GATEHOUSE_EXPORT_PRIVATE_GROUPS", "True")
+GATEHOUSE_EXPORT_MAX_DROP = float(os.getenv("GATEHOUSE_EXPORT_MAX_DROP", "0.2"))
+GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS = envint("GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS", 10)
+GATEHOUSE_LDAP_BASE_DN = os.getenv("GATEHOUSE_LDAP_BASE_DN", "dc=gatehouse,dc=example")
+
 # X.509 client certificates arrive from a trusted reverse proxy only.
 GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
 GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
