@@ -4,29 +4,12 @@ docs/storage-nodes.md (here with `requests` instead of curl)."""
 
 import pytest
 import requests
-from django.conf import settings
-from django.test import Client
 
 from accounts.models import Identity
 from accounts.services import account_create
 from campaigns import services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, account) -> None:
-    client = Client()
-    client.force_login(account)
-    page.context.clear_cookies()
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
 
 @pytest.fixture
@@ -53,7 +36,7 @@ def node(live_server, settings):
     session.close()  # ends the keep-alive connection, and with it the server thread's DB session
 
 
-def test_approval_and_removal_reach_the_exports(page, live_server, node):
+def test_approval_and_removal_reach_the_exports(page, live_server, node, sign_in):
     admin = account_create(name="admin", is_staff=True, is_superuser=True)
     pi = account_create(name="pat", email="pat@example.org", display_name="Pat Ingram")
     alice = account_create(name="alice", email="alice@example.org", display_name="Alice Archer")
@@ -73,25 +56,25 @@ def test_approval_and_removal_reach_the_exports(page, live_server, node):
     )
     assert node("group") is None  # nothing changed: 304
 
-    log_in(page, live_server, alice)
+    sign_in(page, alice)
     page.goto("/campaigns/nightsky-2025/")
     page.get_by_role("button", name="Request to join").click()
     page.get_by_text("Your request to join nightsky-2025 was sent").wait_for()
     assert "username:alice" not in node("multimap-campaigns")  # a request grants nothing
 
-    log_in(page, live_server, pi)
+    sign_in(page, pi)
     page.goto("/campaigns/nightsky-2025/manage/")
     page.locator("li.request", has_text="alice").get_by_role("button", name="Approve").click()
     page.locator("#members tr", has_text="Alice Archer").wait_for()
 
-    log_in(page, live_server, alice)
+    sign_in(page, alice)
     page.goto("/campaigns/mine/")
     assert "approved" in page.locator("#memberships tr", has_text="nightsky-2025").inner_text()
 
     assert f"username:alice gid:{gid}" in node("multimap-campaigns").splitlines()
     assert f"nightsky-2025:x:{gid}:alice,pat" in node("group").splitlines()
 
-    log_in(page, live_server, pi)
+    sign_in(page, pi)
     page.goto("/campaigns/nightsky-2025/manage/")
     row = page.locator("#members tr", has_text="Alice Archer")
     row.get_by_text("Remove…").click()
