@@ -1,0 +1,96 @@
+"""Login as an attacker sees it: what error reports show, and session fixation.
+
+Logins go to tests/harness/rogue_idp.py (a loopback provider the test controls).
+"""
+
+import pytest
+from django.test import RequestFactory
+from django.views.debug import SafeExceptionReporterFilter
+
+from accounts.identities import oidc_identity
+from accounts.models import Identity
+from accounts.services import identity_add
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def linked(member, rogue_idp):
+    identity_add(
+        actor=None,
+        account=member,
+        type=Identity.Type.OIDC,
+        identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
+    )
+    return member
+
+
+def start(client, rogue) -> dict:
+    response = client.get("/login/rogue/")
+    assert response.status_code == 302
+    return rogue.authorize(response["Location"])
+
+
+def reported_values(exc: BaseException) -> list[str]:
+    """The locals of the portal's and Django's frames as an error report would show them (the
+    test's own frames, which hold the secrets on purpose, are left out)."""
+    reporter, request = SafeExceptionReporterFilter(), RequestFactory().get("/")
+    shown, tb = [], exc.__traceback__
+    while tb is not None:
+        if "/tests/" not in tb.tb_frame.f_code.co_filename:
+            variables = reporter.get_traceback_frame_variables(request, tb.tb_frame)
+            shown += [repr(value) for _, value in variables]
+        tb = tb.tb_next
+    assert len(shown) > 10  # the walk went through the view, the backend and Django
+    return shown
+
+
+def test_error_reports_of_a_failed_login_never_show_its_tokens(
+    client, linked, rogue_idp, monkeypatch, settings
+):
+    from accounts import services
+
+    store = services.login_token_store
+    seen = {}
+
+    def store_then_fail(**kwargs):
+        seen.update(kwargs["token_response"])
+        store(**kwargs)
+        raise RuntimeError("injected")
+
+    # Fault injection: the database does not fail on its own here; crash after the tokens are in
+    # hand, with them in the locals of every frame between the view and this one.
+    monkeypatch.setattr("accounts.oidc.backend.services.login_token_store", store_then_fail)
+    settings.DEBUG = False
+    client.raise_request_exception = True
+    with pytest.raises(RuntimeError) as crash:
+        client.get("/oidc/callback/", start(client, rogue_idp))
+    shown = "\n".join(reported_values(crash.value))
+    assert seen["access_token"] and seen["refresh_token"] and seen["id_token"]
+    for secret in (seen["access_token"], seen["refresh_token"], seen["id_token"][:40]):
+        assert secret not in shown
+    assert "rogue-client-secret" not in shown
+
+
+def test_error_reports_of_a_logout_never_show_the_id_token(client, linked, rogue_idp, monkeypatch):
+    from accounts.models import Token
+    from accounts.oidc import views
+
+    client.get("/oidc/callback/", start(client, rogue_idp))
+    id_token = Token.objects.get().id_token
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(views, "urlencode", fail)  # fault injection after id_token_hint is set
+    client.raise_request_exception = True
+    with pytest.raises(RuntimeError) as crash:
+        client.post("/logout/")
+    assert id_token[:40] not in "\n".join(reported_values(crash.value))
+
+
+def test_logging_in_gives_the_browser_a_new_session_key(client, linked, rogue_idp):
+    query = start(client, rogue_idp)
+    before = client.session.session_key
+    assert client.get("/oidc/callback/", query).status_code == 302
+    assert client.session.session_key != before
