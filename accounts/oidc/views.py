@@ -202,6 +202,8 @@ def _registration_start(request, login: VerifiedLogin, next_url) -> HttpResponse
     )
     if request.user.is_authenticated:
         auth.logout(request)
+    # What the provider vouched for goes into a session key nobody could have planted.
+    request.session.cycle_key()
     request.session[PENDING_LOGIN] = {
         "provider": login.provider.nickname,
         "issuer": login.issuer,

@@ -9,6 +9,7 @@ from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.identities import oidc_identity
 from accounts.models import Identity
+from accounts.oidc.views import PENDING_LOGIN
 from accounts.services import identity_add
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +95,13 @@ def test_logging_in_gives_the_browser_a_new_session_key(client, linked, rogue_id
     before = client.session.session_key
     assert client.get("/oidc/callback/", query).status_code == 302
     assert client.session.session_key != before
+
+
+def test_a_verified_unknown_identity_gets_a_new_session_key(client, rogue_idp):
+    """A session planted before the login must not hold the identity the provider vouched for."""
+    query = start(client, rogue_idp)
+    planted = client.session.session_key
+    response = client.get("/oidc/callback/", query)
+    assert response["Location"] == "/register/"
+    assert PENDING_LOGIN in client.session
+    assert client.session.session_key != planted
