@@ -266,3 +266,36 @@ def test_archived_campaign_refuses_requests_with_a_sentence(admin, outsider, as_
     response = client.post(reverse("campaigns:request", args=["nightsky"]), follow=True)
     assert b"is archived: it takes no new members" in response.content
     assert not Membership.objects.filter(account=outsider).exists()
+
+
+# --- privilege escalation through end dates ------------------------------------------------------
+
+
+def test_a_manager_cannot_lift_the_end_date_the_pi_gave_them(as_role, manager, campaign):
+    own = open_membership(campaign, manager)
+    Membership.objects.filter(pk=own.pk).update(valid_until=days(10))
+    for data in ({"clear": "1"}, {"valid_until": days(400).isoformat()}):
+        response = manage_action("manager", as_role, "member_valid_until", [own.pk], data)
+        assert response.status_code == 403
+        own.refresh_from_db()
+        assert own.valid_until == days(10)
+
+
+def test_only_the_pi_sets_a_managers_end_date(as_role, pi, manager, member, campaign):
+    from campaigns import services
+
+    services.manager_appoint(campaign=campaign, account=member, actor=pi)
+    other_manager = open_membership(campaign, manager)
+    data = {"valid_until": days(1).isoformat()}
+    response = manage_action("member", as_role, "member_valid_until", [other_manager.pk], data)
+    assert response.status_code == 403  # one manager may not end another (removing is the PI's)
+    other_manager.refresh_from_db()
+    assert other_manager.valid_until is None
+    for role in ("pi", "admin"):
+        assert expect(
+            manage_action(role, as_role, "member_valid_until", [other_manager.pk], data),
+            role,
+            {role},
+        )
+    other_manager.refresh_from_db()
+    assert other_manager.valid_until == days(1)
