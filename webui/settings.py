@@ -300,8 +300,9 @@ GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
 GATEHOUSE_GID_MIN = envint("GATEHOUSE_GID_MIN", 30000000)
 GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
 
-# X.509 client certificates arrive from a trusted reverse proxy only.
-GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
+# X.509 client certificates arrive from a trusted reverse proxy only. In production none is
+# trusted until named: the site's own TLS proxy on 127.0.0.1 passes on headers clients send.
+GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "" if PRODUCTION else "127.0.0.1")
 GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
 GATEHOUSE_CERT_VERIFY_HEADER = os.getenv("GATEHOUSE_CERT_VERIFY_HEADER", "X-SSL-Client-Verify")
 # Where the proxy asks browsers for a certificate. The same host name on another port (e.g.
