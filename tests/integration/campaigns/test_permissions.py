@@ -299,3 +299,31 @@ def test_only_the_pi_sets_a_managers_end_date(as_role, pi, manager, member, camp
         )
     other_manager.refresh_from_db()
     assert other_manager.valid_until == days(1)
+
+
+def test_who_can_read_others_only_where_ones_own_campaign_decides(
+    as_role, admin, pi, outsider, campaign
+):
+    """Nested campaigns: the inner one decides its paths, so the outer one's PI may not learn
+    who is a member of it by asking about other accounts there."""
+    from campaigns import services
+
+    inner = services.campaign_create(
+        slug="nightsky-deep",
+        title="Deep fields",
+        pi=outsider,
+        actor=admin,
+        embargo_until=days(30),
+        data_paths=["/data/nightsky/deep"],
+    )
+    services.membership_add(campaign=inner, account_name="requester", actor=outsider)
+    url = reverse("campaigns:who_can_read")
+    asked = {"path": "/data/nightsky/deep/f1", "account": "requester"}
+    response = as_role("pi").get(url, asked)
+    assert b"You may check only your own account" in response.content
+    assert b"requester is a member" not in response.content
+    own = as_role("pi").get(url, {"path": "/data/nightsky/x", "account": "member"})
+    assert b"member is a member of campaign nightsky" in own.content
+    inner_pi = Client()
+    inner_pi.force_login(outsider)
+    assert b"requester is a member of campaign nightsky-deep" in inner_pi.get(url, asked).content
