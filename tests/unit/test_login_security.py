@@ -105,3 +105,24 @@ def test_a_verified_unknown_identity_gets_a_new_session_key(client, rogue_idp):
     assert response["Location"] == "/register/"
     assert PENDING_LOGIN in client.session
     assert client.session.session_key != planted
+
+
+def test_a_providers_repr_hides_its_secrets():
+    from pathlib import Path
+
+    from accounts.idps import parse_idpsecrets
+
+    providers = parse_idpsecrets(
+        {
+            "iam": {
+                "issuer": "https://iam.example.org/",
+                "client_id": "portal",
+                "client_secret": "login-secret-value",
+                "SCIM": {"client_id": "sync", "client_secret": "scim-secret-value"},
+            }
+        },
+        Path("idpsecrets.json"),
+    )
+    shown = repr(providers) + str(providers["iam"])
+    assert "portal" in shown and "sync" in shown
+    assert "login-secret-value" not in shown and "scim-secret-value" not in shown
