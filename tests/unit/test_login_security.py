@@ -126,3 +126,38 @@ def test_a_providers_repr_hides_its_secrets():
     shown = repr(providers) + str(providers["iam"])
     assert "portal" in shown and "sync" in shown
     assert "login-secret-value" not in shown and "scim-secret-value" not in shown
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.example.org",
+        "/\\evil.example.org",
+        "\\/evil.example.org",
+        "https:evil.example.org",
+        "https:/evil.example.org",
+        "http:\\\\evil.example.org",
+        "///evil.example.org",
+        " //evil.example.org",
+        "\t//evil.example.org",
+        "/\t/evil.example.org",
+        "//testserver@evil.example.org",
+        "http://testserver@evil.example.org/",
+        "%2F%2Fevil.example.org",
+        "/%2F/evil.example.org",
+        "/%5Cevil.example.org",
+        "java\nscript:alert(1)",
+    ],
+)
+def test_next_never_leads_off_the_site(next_url):
+    """What the browser would make of `next` as a Location: never another host."""
+    from urllib.parse import urlsplit
+
+    from accounts.oidc.flow import safe_next
+
+    kept = safe_next(RequestFactory().get("/"), next_url)
+    if kept is not None:
+        as_browser = kept.replace("\\", "/").replace("\t", "").strip()
+        assert not as_browser.startswith("//")
+        assert urlsplit(as_browser).netloc in ("", "testserver")
+        assert urlsplit(as_browser).scheme in ("", "http")
