@@ -300,6 +300,14 @@ GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
 GATEHOUSE_GID_MIN = envint("GATEHOUSE_GID_MIN", 30000000)
 GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
 
+# Exports to the storage nodes (multimap, group, passwd, LDIF). {name} and {uid} in the home path.
+GATEHOUSE_EXPORT_HOME = os.getenv("GATEHOUSE_EXPORT_HOME", "/home/{name}")
+GATEHOUSE_EXPORT_SHELL = os.getenv("GATEHOUSE_EXPORT_SHELL", "/sbin/nologin")
+GATEHOUSE_EXPORT_PRIVATE_GROUPS = envbool("GATEHOUSE_EXPORT_PRIVATE_GROUPS", "True")
+GATEHOUSE_EXPORT_MAX_DROP = float(os.getenv("GATEHOUSE_EXPORT_MAX_DROP", "0.2"))
+GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS = envint("GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS", 10)
+GATEHOUSE_LDAP_BASE_DN = os.getenv("GATEHOUSE_LDAP_BASE_DN", "dc=gatehouse,dc=example")
+
 # X.509 client certificates arrive from a trusted reverse proxy only. In production none is
 # trusted until named: the site's own TLS proxy on 127.0.0.1 passes on headers clients send.
 GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "" if PRODUCTION else "127.0.0.1")
