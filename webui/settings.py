@@ -341,8 +341,9 @@ GATEHOUSE_EXPORT_MAX_DROP = float(os.getenv("GATEHOUSE_EXPORT_MAX_DROP", "0.2"))
 GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS = envint("GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS", 10)
 GATEHOUSE_LDAP_BASE_DN = os.getenv("GATEHOUSE_LDAP_BASE_DN", "dc=gatehouse,dc=example")
 
-# X.509 client certificates arrive from a trusted reverse proxy only.
-GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
+# X.509 client certificates arrive from a trusted reverse proxy only. In production none is
+# trusted until named: the site's own TLS proxy on 127.0.0.1 passes on headers clients send.
+GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "" if PRODUCTION else "127.0.0.1")
 GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
 GATEHOUSE_CERT_VERIFY_HEADER = os.getenv("GATEHOUSE_CERT_VERIFY_HEADER", "X-SSL-Client-Verify")
 # Where the proxy asks browsers for a certificate. The same host name on another port (e.g.

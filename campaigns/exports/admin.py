@@ -8,6 +8,7 @@ from django.utils.cache import add_never_cache_headers
 
 from campaigns.models import NodeToken
 from campaigns.services import node_token_create, node_token_revoke
+from webui.http import client_ip
 
 DETAIL_FIELDS = (
     "name",
@@ -49,7 +50,7 @@ class NodeTokenAdmin(admin.ModelAdmin):
         if change:
             return  # nothing on a node token is editable
         node_token, secret = node_token_create(
-            name=obj.name, actor=request.user, ip=request.META.get("REMOTE_ADDR")
+            name=obj.name, actor=request.user, ip=client_ip(request)
         )
         obj.pk, obj.token_hash, obj.created = (
             node_token.pk,
@@ -81,9 +82,7 @@ class NodeTokenAdmin(admin.ModelAdmin):
         revoked = []
         for node_token in queryset.filter(revoked_at__isnull=True):
             try:
-                node_token_revoke(
-                    node_token=node_token, actor=request.user, ip=request.META.get("REMOTE_ADDR")
-                )
+                node_token_revoke(node_token=node_token, actor=request.user, ip=client_ip(request))
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.WARNING)
             else:

@@ -13,6 +13,7 @@ from campaigns.exports import FORMATS, ExportError, ExportReport, chunked, rende
 from campaigns.exports.fingerprint import export_etag
 from campaigns.exports.selection import node_token_for_secret
 from campaigns.services import node_token_record_use
+from webui.http import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def node_token_required(view):
                 "This node token is not valid or has been revoked: ask an admin for a new one.",
                 error="invalid_token",
             )
-        node_token_record_use(node_token=node_token, ip=request.META.get("REMOTE_ADDR"))
+        node_token_record_use(node_token=node_token, ip=client_ip(request))
         request.node_token = node_token
         return view(request, *args, **kwargs)
 

@@ -165,3 +165,12 @@ def test_misconfiguration_is_a_503_with_a_reason(client, export_data, node_secre
     response = fetch(client, "passwd", secret=node_secret)
     assert response.status_code == 503
     assert "GATEHOUSE_EXPORT_SHELL" in response.content.decode()
+
+
+def test_last_use_names_the_node_behind_a_trusted_proxy(client, export_data, node_secret, settings):
+    settings.GATEHOUSE_TRUSTED_PROXIES = ["10.0.0.2"]
+    fetch(client, secret=node_secret, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.8")
+    assert NodeToken.objects.get(name="dcache-door-1").last_used_ip == "192.0.2.8"
+    NodeToken.objects.update(last_used_at=None)
+    fetch(client, secret=node_secret, REMOTE_ADDR="192.0.2.9", HTTP_X_FORWARDED_FOR="10.9.9.9")
+    assert NodeToken.objects.get(name="dcache-door-1").last_used_ip == "192.0.2.9"
