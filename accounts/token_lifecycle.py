@@ -51,6 +51,15 @@ class RefreshReport:
         }
 
 
+def _json_object(response: requests.Response) -> dict:
+    """The response body as a JSON object, or {} when it is anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def tokens_due_for_refresh(*, within: timedelta, now: datetime | None = None):
     now = now or timezone.now()
     return (
@@ -100,16 +109,14 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
             data={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
             auth=(provider.client_id, provider.client_secret),
             timeout=HTTP_TIMEOUT,
+            allow_redirects=False,  # a redirect would resend the refresh token elsewhere
         )
     except (ProviderUnavailable, requests.RequestException, KeyError) as exc:
         report.unreachable += 1
         log.info("token %s: %s unreachable (%s); next cycle", token.pk, token.idp, exc)
         return
     if response.status_code in (400, 401):
-        try:
-            error = response.json().get("error", "refused")
-        except ValueError:
-            error = "refused"
+        error = _json_object(response).get("error", "refused")
         token.refresh = False
         token.refresh_token = ""
         token.refresh_error = (
@@ -123,8 +130,14 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
         report.unreachable += 1
         log.info("token %s: %s answered %s; next cycle", token.pk, token.idp, response.status_code)
         return
-    body = response.json()
-    access = body["access_token"]
+    body = _json_object(response)
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        report.unreachable += 1
+        log.warning(
+            "token %s: %s answered 200 without an access token; next cycle", token.pk, token.idp
+        )
+        return
     rotated = body.get("refresh_token") or token.refresh_token
     was_rotated = rotated != token.refresh_token
     refresh_expires_in = body.get("refresh_expires_in")

@@ -12,6 +12,7 @@ from accounts.models import SyncRun
 from accounts.scim.sync import scim_providers
 from accounts.selectors import sync_runs_recent
 from accounts.services import audit_record
+from webui.http import client_ip
 
 
 def _require_admin(request) -> None:
@@ -59,7 +60,7 @@ def sync_run_now(request):
         actor=request.user,
         target=f"idp:{nickname}",
         comment="forced" if force else "",
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_ip(request),
     )
     messages.success(
         request,
