@@ -33,12 +33,9 @@ def exported_accounts() -> QuerySet[Account]:
 
 
 def exported_memberships() -> QuerySet[Membership]:
-    """The access rule's current memberships (campaigns.selectors.current_memberships: approved,
-    not past valid_until, account ACTIVE), narrowed to what reaches the nodes: accounts that
-    hold a uid, campaigns that are active."""
-    return current_memberships().filter(
-        _exported("account__"), campaign__status=Campaign.Status.ACTIVE
-    )
+    """The access rule's current memberships (campaigns.selectors.current_memberships),
+    narrowed to accounts that hold a uid."""
+    return current_memberships().filter(_exported("account__"))
 
 
 def exported_campaigns() -> QuerySet[Campaign]:

@@ -144,7 +144,9 @@ def campaign_update_details(
 
 @transaction.atomic
 def campaign_archive(*, campaign: Campaign, actor: Account | None, comment: str = "") -> Campaign:
-    """Close a campaign to new members; its GID stays reserved and its members keep access."""
+    """Close a campaign: no new members, its group leaves the storage exports (so embargoed data
+    is readable by nobody until the embargo ends), its GID stays reserved, memberships stay as
+    history."""
     require_admin(actor, "archive campaigns")
     campaign = lock_campaign(campaign)
     if campaign.status == Campaign.Status.ARCHIVED:
