@@ -23,7 +23,8 @@ asyncio event loop in its own process (no threads, no GIL hand-offs inside the t
 raw HTTP/1.1 over keep-alive connections, the start and end of each request taken with
 perf_counter around the write and the last body byte. Its own CPU time is reported, and so is
 the server's (gunicorn workers + PostgreSQL backends, from /proc) per request, which is steadier
-than latency on a noisy machine.
+than latency on a noisy machine; so is what the other processes on the machine used meanwhile
+(busy time from /proc/stat minus ours), because these 2 cores are shared.
 
 Sessions are made straight in the database for a member and the PI of the busiest campaign.
 gunicorn runs as README.md suggests for production, with gthread workers
@@ -258,6 +259,13 @@ class ServerCpu:
         return web, db
 
 
+def _machine_busy() -> float:
+    """CPU seconds all processes on the machine have used so far (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal, no guest
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -267,11 +275,15 @@ def _pct(sorted_values: list[float], q: float) -> float:
 
 def _measure(pool, cpu: ServerCpu, port: int, path: str, cookie: str, *, seconds, think) -> dict:
     web0, db0 = cpu.sample()
+    busy0 = _machine_busy()
     out = pool.apply(drive, (port, path, cookie, seconds, think, 1))
+    busy = _machine_busy() - busy0
     web1, db1 = cpu.sample()
     latencies = sorted(out["latencies"])
     n = max(1, len(latencies))
+    ours = _used(web0, web1) + _used(db0, db1) + out["cpu"]
     return {
+        "others": max(0.0, busy - ours) / out["wall"],
         "n": len(latencies),
         "errors": out["errors"],
         "reconnects": out["reconnects"],
@@ -301,7 +313,8 @@ def _rows(name: str, users: dict, saturated: dict, base: dict | None, members: i
             "note": f"p50 {users['p50']:.1f} ms, p99 {users['p99']:.1f} ms, "
             f"{users['n']} requests ({users['rate']:.0f}/s), {users['errors']} errors, "
             f"{users['reconnects']} reconnects; {cpu}; load generator "
-            f"{users['load_cpu'] * 100:.0f}% of a core{where}",
+            f"{users['load_cpu'] * 100:.0f}% of a core; other processes on the machine "
+            f"{users['others']:.1f} of {os.cpu_count()} cores{where}",
         },
         {
             "measure": f"{name}: saturation, {CLIENTS} clients no think, throughput",
@@ -316,7 +329,8 @@ def _rows(name: str, users: dict, saturated: dict, base: dict | None, members: i
             f"(Little's law: {CLIENTS} clients / {saturated['rate']:.0f} req/s = "
             f"{little:.1f} ms mean), {saturated['errors']} errors; "
             f"server CPU {saturated['web_ms']:.1f} + {saturated['db_ms']:.1f} ms/req; "
-            f"load generator {saturated['load_cpu'] * 100:.0f}% of a core",
+            f"load generator {saturated['load_cpu'] * 100:.0f}% of a core; others "
+            f"{saturated['others']:.1f} of {os.cpu_count()} cores",
         },
     ]
 

@@ -152,9 +152,11 @@ def viewer_for(
         Membership.objects.filter(
             campaign=campaign, account=account, state__in=Membership.OPEN_STATES
         )
-        .select_related("campaign")
-        .first()
+        .order_by()
+        .first()  # at most one: the "one open membership" constraint
     )
+    if membership is not None:
+        membership.campaign = campaign
     today = _today(today)
     is_current = (
         membership is not None
