@@ -2,35 +2,42 @@
 
 Target (issue 4): with 20 concurrent users, p95 < 50 ms and zero errors per page.
 
-Two load models, each run per page, with /healthz (one trivial query and a Redis ping) as the
-baseline in the same run:
+Pages: the campaign list (first page), the list searched for SEARCH (every campaign's slug, title,
+description and PI name is checked), the detail page of the busiest campaign seen by one of its
+members (member list shown) and its manage page seen by its PI. Sessions are made straight in
+the database. /healthz (one trivial query and a Redis ping) is the baseline in the same run.
+
+Two load models, each run per page:
 
 - "20 users": 20 clients, each sends a request, reads the whole response, then thinks for an
-  exponentially distributed time with mean BENCH_THINK_SECONDS (0.5 s) before the next one (a
-  random first think spreads the starts). This is the row with the target: what 20 people
-  clicking around see. Reported: p95 (the target), p50, p99, errors, throughput.
+  exponentially distributed time with mean BENCH_THINK_SECONDS (0.5 s; a person clicking
+  around thinks for longer, so this is a busy 20) before the next one; a random first think
+  spreads the starts. This is the row with the target. Reported: p95 (the target), p50, p99,
+  errors, throughput.
 - "saturation": the same 20 clients with no think time (closed loop). Reported for
-  information: throughput and p95. In a closed loop latency is bounded below by Little's law,
-  mean latency = clients / throughput (20 / 400 req/s = 50 ms), so on 2 cores its p95 measures
-  the queue, not the page; the throughput is the figure to compare.
+  information: throughput and p95. In a closed loop latency is set by Little's law, mean
+  latency = clients / throughput (20 / 400 req/s = 50 ms): on 2 cores its p95 measures the
+  queue, not the page, and the throughput is the figure to compare.
 
-Errors: any status other than 200, a timeout (10 s) or a broken connection. A keep-alive
-connection the server closed while the client was thinking is reopened once and the request
-sent again (as browsers do); that is counted as a reconnect, not an error.
+Errors: any status other than 200, a timeout (10 s) or a broken connection. A kept-alive
+connection the server closed in between is reopened once and the request sent again, as
+browsers do; that counts as a reconnect, not an error.
 
-The load generator is light so that it disturbs the 2 shared cores as little as possible: one
-asyncio event loop in its own process (no threads, no GIL hand-offs inside the timed span),
-raw HTTP/1.1 over keep-alive connections, the start and end of each request taken with
-perf_counter around the write and the last body byte. Its own CPU time is reported, and so is
-the server's (gunicorn workers + PostgreSQL backends, from /proc) per request, which is steadier
-than latency on a noisy machine; so is what the other processes on the machine used meanwhile
-(busy time from /proc/stat minus ours), because these 2 cores are shared.
+The server: gunicorn as README.md runs it in production, 4 sync workers (behind nginx, which
+opens a connection per request); BENCH_GUNICORN_ARGS="--workers 3 --worker-class gthread
+--threads 4" tries another setup (kept-alive connections then stay with one worker).
 
-Sessions are made straight in the database for a member and the PI of the busiest campaign.
-gunicorn runs as README.md suggests for production, with gthread workers
-(BENCH_GUNICORN_WORKERS x BENCH_GUNICORN_THREADS) and --keep-alive long enough for the think
-times. Durations: BENCH_PAGE_SECONDS (20) per page for the users model, half that for
-saturation, after a 2 s warm-up.
+The load generator is light, so that it disturbs the 2 shared cores as little as possible: one
+asyncio event loop in its own process (no threads, no GIL hand-offs inside the timed span), raw
+HTTP/1.1 that keeps connections alive when the server does, the start and end of each request
+taken with perf_counter around the write and the last body byte. Reported with each row: the
+generator's own CPU, the server's CPU per request (gunicorn workers + PostgreSQL backends, from
+/proc), which is steadier than latency on a noisy machine, and what the other processes on the
+machine used meanwhile (busy time from /proc/stat minus ours), because the cores are shared and
+latency follows what is left of them.
+
+Durations: BENCH_PAGE_SECONDS (20) per page for the users model, half that for saturation,
+after a 2 s warm-up.
 """
 
 import asyncio
@@ -49,8 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLIENTS = 20
 SECONDS = float(os.getenv("BENCH_PAGE_SECONDS", "20"))
 THINK = float(os.getenv("BENCH_THINK_SECONDS", "0.5"))
-WORKERS = os.getenv("BENCH_GUNICORN_WORKERS", "3")
-THREADS = os.getenv("BENCH_GUNICORN_THREADS", "4")
+GUNICORN = os.getenv("BENCH_GUNICORN_ARGS", "--workers 4").split()  # README.md's production line
 TARGET_MS = 50
 SEARCH = "camp-012"  # matches 100 campaigns by slug at scale 1.0; every row is checked
 
@@ -344,8 +350,7 @@ def main() -> None:
     env = {**os.environ, "DEBUG": "False", "ALLOWED_HOSTS": "127.0.0.1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "webui.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", WORKERS, "--worker-class", "gthread", "--threads", THREADS]
-        + ["--keep-alive", "30", "--log-level", "warning"],
+        + [*GUNICORN, "--keep-alive", "30", "--log-level", "warning"],
         cwd=REPO,
         env=env,
     )
