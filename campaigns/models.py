@@ -132,7 +132,12 @@ class Membership(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["campaign", "state"]),
+            # Covers counting a campaign's current members from the index alone.
+            models.Index(
+                fields=["campaign", "state", "valid_until"],
+                include=["account"],
+                name="membership_campaign_current",
+            ),
             models.Index(fields=["account", "state"]),
             models.Index(fields=["state", "valid_until"]),
         ]

@@ -21,6 +21,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     When,
+    Window,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -29,6 +30,8 @@ from accounts.models import Account
 from campaigns.models import Campaign, Membership
 
 LIST_PAGE_SIZE = 25
+MEMBER_PAGE_SIZE = 25
+REQUESTS_SHOWN = 25
 
 
 def _today(today: datetime.date | None) -> datetime.date:
@@ -53,6 +56,39 @@ def current_memberships(*, today: datetime.date | None = None) -> QuerySet[Membe
     """Memberships that grant access today: approved, not past valid_until, account ACTIVE,
     campaign active."""
     return Membership.objects.filter(_current_q(_today(today)))
+
+
+def current_member_count(campaign: Campaign | OuterRef, *, today: datetime.date) -> Subquery:
+    """How many current members `campaign` (or an OuterRef to one) has, as an expression.
+
+    The same rule as current_memberships(), written for counting many campaigns: the account
+    check is an anti-join with the few accounts that are not ACTIVE (a partial index holds
+    exactly those, migration 0002), so a count reads only the membership index instead of
+    looking up every member's account.
+    """
+    inactive = Account.objects.exclude(status=Account.Status.ACTIVE).values("pk")
+    counted = (
+        Membership.objects.filter(campaign=campaign, state=Membership.State.APPROVED)
+        # "not ended" rather than "no end or ends later": PostgreSQL then filters inside an
+        # index-only scan instead of OR-ing two bitmap scans that read the table.
+        .exclude(valid_until__lt=today)
+        .exclude(account__in=inactive)
+        .order_by()
+        .values("campaign")
+        .annotate(n=Count("*"))  # not the id: it is not in the index
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def campaign_for_page(slug: str, *, today: datetime.date | None = None) -> Campaign | None:
+    """The campaign with its PI and its current member count, in one query."""
+    return (
+        Campaign.objects.select_related("pi")
+        .annotate(member_count=current_member_count(OuterRef("pk"), today=_today(today)))
+        .filter(slug=slug)
+        .first()
+    )
 
 
 def current_members(campaign: Campaign, *, today: datetime.date | None = None) -> QuerySet[Account]:
@@ -121,9 +157,11 @@ def viewer_for(
         Membership.objects.filter(
             campaign=campaign, account=account, state__in=Membership.OPEN_STATES
         )
-        .select_related("campaign")
-        .first()
+        .order_by()
+        .first()  # at most one: the "one open membership" constraint
     )
+    if membership is not None:
+        membership.campaign = campaign
     today = _today(today)
     is_current = (
         membership is not None
@@ -178,64 +216,110 @@ def campaign_list(
 ) -> Page:
     """One page of campaigns with PI, current member count and the viewer's own state.
 
-    Three queries whatever the data size: the count, the page (member counts and the viewer's
-    state are correlated subqueries evaluated for the page's rows only).
+    Two queries whatever the data size: the count, and the page (member counts and the
+    viewer's state are correlated subqueries evaluated for the page's rows only).
     """
     today = _today(today)
-    campaigns = Campaign.objects.select_related("pi")
+    campaigns = Campaign.objects.select_related("pi").only(
+        "slug", "title", "status", "embargo_until", "pi__name", "pi__display_name"
+    )
     if search:
+        # PI names through a subquery, not a join: the trigram index (migration 0002) finds
+        # the few matching accounts instead of the join reading every account.
+        pis = Account.objects.filter(name__icontains=search).values("pk")
         campaigns = campaigns.filter(
             Q(slug__icontains=search)
             | Q(title__icontains=search)
             | Q(description__icontains=search)
-            | Q(pi__name__icontains=search)
+            | Q(pi__in=pis)
         )
     if show == ListFilter.EMBARGO:
         campaigns = campaigns.filter(embargo_until__gt=today)
     elif show == ListFilter.PUBLIC:
         campaigns = campaigns.filter(Q(embargo_until__isnull=True) | Q(embargo_until__lte=today))
-    member_count = (
-        Membership.objects.filter(_current_q(today), campaign=OuterRef("pk"))
-        .order_by()
-        .values("campaign")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    campaigns = campaigns.annotate(
-        member_count=Coalesce(Subquery(member_count, output_field=IntegerField()), 0)
-    )
+    campaigns = campaigns.annotate(member_count=current_member_count(OuterRef("pk"), today=today))
     if viewer is not None and viewer.is_authenticated:
         own = Membership.objects.filter(
             campaign=OuterRef("pk"), account=viewer, state__in=Membership.OPEN_STATES
-        )
+        ).order_by()
         campaigns = campaigns.annotate(viewer_state=Subquery(own.values("state")[:1]))
         if show == ListFilter.MINE:
-            campaigns = campaigns.filter(Q(pi=viewer) | Q(viewer_state__isnull=False))
+            mine = Membership.objects.filter(account=viewer, state__in=Membership.OPEN_STATES)
+            campaigns = campaigns.filter(Q(pi=viewer) | Q(pk__in=mine.values("campaign")))
     elif show == ListFilter.MINE:
         campaigns = campaigns.none()
     return Paginator(campaigns.order_by("slug"), LIST_PAGE_SIZE).get_page(page)
 
 
 def campaign_members(
-    campaign: Campaign, *, states: tuple[str, ...] = (Membership.State.APPROVED,)
-) -> QuerySet[Membership]:
+    campaign: Campaign,
+    *,
+    states: tuple[str, ...] = (Membership.State.APPROVED,),
+    search: str = "",
+    page: int | str = 1,
+) -> Page:
+    """One page of the campaign's memberships: PI first, then managers, then by account name.
+
+    `search` matches the account name or display name. One query.
+    """
     role_order = Case(
         When(role=Membership.Role.PI, then=0),
         When(role=Membership.Role.MANAGER, then=1),
         default=2,
     )
-    return (
+    memberships = (
         Membership.objects.filter(campaign=campaign, state__in=states)
-        .select_related("account", "decided_by")
+        .select_related("account")
+        .only(
+            "role",
+            "state",
+            "valid_until",
+            "decided_at",
+            "campaign_id",
+            "account__name",
+            "account__display_name",
+            "account__status",
+        )
         .order_by(role_order, "account__name")
     )
+    if search:
+        memberships = memberships.filter(
+            Q(account__name__icontains=search) | Q(account__display_name__icontains=search)
+        )
+    return _page_with_total(memberships, page, MEMBER_PAGE_SIZE)
 
 
-def pending_requests(campaign: Campaign) -> QuerySet[Membership]:
-    return (
+def _page_with_total(queryset: QuerySet, number: int | str, per_page: int) -> Page:
+    """Paginator.get_page in one query instead of two: the total comes with the rows
+    (COUNT(*) OVER ()). Only for queries that read every matching row anyway, to sort them."""
+    paginator = Paginator(queryset, per_page)
+    try:
+        number = max(1, int(number))
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * per_page
+    rows = list(queryset.annotate(page_total=Window(Count("*")))[start : start + per_page])
+    if not rows and number > 1:
+        return paginator.get_page(number)  # past the end: the last page, as Paginator does
+    paginator.count = rows[0].page_total if rows else 0
+    return Page(rows, number, paginator)
+
+
+def pending_requests(campaign: Campaign, *, limit: int = REQUESTS_SHOWN) -> list[Membership]:
+    """The oldest `limit` requests waiting for a decision; each carries `waiting`, the total."""
+    return list(
         Membership.objects.filter(campaign=campaign, state=Membership.State.REQUESTED)
         .select_related("account")
-        .order_by("created")
+        .only(
+            "created",
+            "request_message",
+            "campaign_id",
+            "account__name",
+            "account__display_name",
+            "account__email",
+        )
+        .annotate(waiting=Window(Count("pk")))
+        .order_by("created", "pk")[:limit]
     )
 
 

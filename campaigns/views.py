@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
@@ -104,19 +105,41 @@ def campaign_list(request):
     return render(request, template, context)
 
 
+def _member_list_query(request) -> str:
+    """The member list's search and page (GET `q`, `page`) as "?q=..&page=.." or "", so that
+    the manage actions come back to the same page of the list."""
+    keep = urlencode({k: request.GET[k] for k in ("q", "page") if request.GET.get(k, "").strip()})
+    return f"?{keep}" if keep else ""
+
+
+def _member_list(request, campaign: Campaign, url: str) -> dict:
+    """One page of the member list for the page at `url`, and the query that keeps it."""
+    search = request.GET.get("q", "").strip()[:100]
+    members = selectors.campaign_members(campaign, search=search, page=request.GET.get("page", 1))
+    return {
+        "members": members,
+        "member_search": search,
+        "members_url": url,
+        "keep": _member_list_query(request),
+    }
+
+
 @require_GET
 def campaign_detail(request, slug: str):
-    campaign, viewer = _get_campaign_and_viewer(request, slug)
+    campaign = selectors.campaign_for_page(slug)
+    if campaign is None:
+        raise Http404("No such campaign.")
+    viewer = selectors.viewer_for(campaign=campaign, account=request.user)
     context = {
         "campaign": campaign,
         "viewer": viewer,
         "managers": list(selectors.managers_of(campaign)),
-        "member_count": selectors.current_members(campaign).count(),
+        "member_count": campaign.member_count,
         "join_form": JoinRequestForm(),
         "scope_hints": campaign_token_scopes(campaign=campaign),
     }
     if viewer.may_see_members:
-        context["members"] = selectors.campaign_members(campaign)
+        context.update(_member_list(request, campaign, request.path))
     return render(request, "campaigns/detail.html", context)
 
 
@@ -249,12 +272,18 @@ def my_campaigns(request):
 # --- manage -----------------------------------------------------------------------------------
 
 
-def _manage_context(campaign: Campaign, viewer: Viewer, **extra) -> dict:
+def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dict:
+    requests = selectors.pending_requests(campaign)
+    # The template builds each row's action URLs on this one (`members/<pk>/remove/`, ...):
+    # reversing four URLs per row cost more than the rest of the row.
+    manage_url = reverse("campaigns:manage", args=[campaign.slug])
     return {
         "campaign": campaign,
         "viewer": viewer,
-        "requests": selectors.pending_requests(campaign),
-        "members": selectors.campaign_members(campaign),
+        "requests": requests,
+        "waiting": requests[0].waiting if requests else 0,
+        "manage_url": manage_url,
+        **_member_list(request, campaign, manage_url),
         "decision_form": DecisionForm(),
         "add_form": MemberAddForm(),
         "settings_form": CampaignSettingsForm(
@@ -270,7 +299,9 @@ def _manage_context(campaign: Campaign, viewer: Viewer, **extra) -> dict:
 def _manage_done(request, campaign, viewer, fragment: str, *, ok: str = "", error: str = ""):
     """After a manage action: the fragment for htmx, else a message and a redirect (PRG)."""
     if request.htmx:
-        context = _manage_context(campaign, viewer, notice=ok, error=error, fragment=fragment)
+        context = _manage_context(
+            request, campaign, viewer, notice=ok, error=error, fragment=fragment
+        )
         # The targeted section is swapped in place, the other one out of band (a decision
         # changes both lists); the action's URL must not become the page's (boosted form).
         return push_url(render(request, f"{MANAGE}#sections", context), False)
@@ -278,14 +309,15 @@ def _manage_done(request, campaign, viewer, fragment: str, *, ok: str = "", erro
         messages.error(request, error)
     if ok:
         messages.success(request, ok)
-    return redirect(reverse("campaigns:manage", args=[campaign.slug]) + f"#{fragment}")
+    url = reverse("campaigns:manage", args=[campaign.slug]) + _member_list_query(request)
+    return redirect(f"{url}#{fragment}")
 
 
 @login_required
 @require_GET
 def campaign_manage(request, slug: str):
     campaign, viewer = _get_campaign_for_manager(request, slug)
-    return render(request, MANAGE, _manage_context(campaign, viewer))
+    return render(request, MANAGE, _manage_context(request, campaign, viewer))
 
 
 @login_required
@@ -424,7 +456,7 @@ def campaign_settings(request, slug: str):
     campaign, viewer = _get_campaign_for_settings(request, slug)
     form = CampaignSettingsForm(request.POST)
     if not form.is_valid():
-        context = _manage_context(campaign, viewer, settings_form=form)
+        context = _manage_context(request, campaign, viewer, settings_form=form)
         return render(request, MANAGE, context, status=400)
     data, comment = form.cleaned_data, form.cleaned_data["comment"]
     changed = []

@@ -8,6 +8,7 @@ from campaigns.models import Membership
 from campaigns.selectors import (
     AccessReason,
     PathRejected,
+    campaign_for_page,
     current_members,
     current_memberships,
     path_access,
@@ -34,6 +35,23 @@ def test_current_members_are_approved_active_and_not_past_their_end(
     assert names(current_members(campaign)) == ["pi"]
     assert names(current_members(campaign, today=days(-2))) == ["member", "pi"]
     assert set(current_memberships().values_list("account__name", flat=True)) == {"pi"}
+
+
+def test_the_member_count_follows_the_same_rule(admin, pi, manager, member, outsider, campaign):
+    def count(**kwargs) -> int:
+        return campaign_for_page("nightsky", **kwargs).member_count
+
+    assert count() == current_members(campaign).count() == 3
+    Membership.objects.filter(account=member).update(valid_until=today())
+    assert count() == 3  # the last day still counts
+    Membership.objects.filter(account=member).update(valid_until=days(-1))
+    Account.objects.filter(pk=manager.pk).update(status=Account.Status.SUSPENDED)
+    assert count() == current_members(campaign).count() == 1
+    assert count(today=days(-2)) == current_members(campaign, today=days(-2)).count() == 2
+    Account.objects.filter(pk=manager.pk).update(status=Account.Status.DELETED)
+    services.membership_add(campaign=campaign, account_name="outsider", actor=admin)
+    assert count() == current_members(campaign).count() == 2
+    assert campaign_for_page("no-such-campaign") is None
 
 
 def test_member_reads_under_embargo(member, campaign):
