@@ -22,6 +22,7 @@ from accounts.selectors import (
     identity_provider_label,
     identity_rows_for_account,
 )
+from webui.http import client_ip
 
 
 def _own_identity(request: HttpRequest, pk: int) -> Identity:
@@ -57,9 +58,7 @@ def identity_remove_page(request: HttpRequest, pk: int) -> HttpResponse:
     identity = _own_identity(request, pk)
     if request.method == "POST":
         try:
-            services.identity_remove(
-                identity=identity, actor=request.user, ip=request.META.get("REMOTE_ADDR")
-            )
+            services.identity_remove(identity=identity, actor=request.user, ip=client_ip(request))
         except ValidationError as exc:
             messages.error(request, _refusal(exc))
         else:
@@ -122,7 +121,7 @@ def _certificate_link(request: HttpRequest, certificate) -> HttpResponse:
             identity=dn,
             email=request.user.email,
             actor=request.user,
-            ip=request.META.get("REMOTE_ADDR"),
+            ip=client_ip(request),
         )
     except ValidationError as exc:
         messages.error(request, _refusal(exc))

@@ -31,13 +31,10 @@ from accounts.services import (
     identity_add,
     identity_remove,
 )
+from webui.http import client_ip
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse admin"
-
-
-def _ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -125,7 +122,9 @@ class AccountAdmin(admin.ModelAdmin):
             obj.password = created.password
             return
         if "email" in form.changed_data:
-            account_set_email(account=obj, email=obj.email, actor=request.user, ip=_ip(request))
+            account_set_email(
+                account=obj, email=obj.email, actor=request.user, ip=client_ip(request)
+            )
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Suspend selected accounts…", permissions=["change"])
@@ -140,7 +139,7 @@ class AccountAdmin(admin.ModelAdmin):
                     account=account,
                     reason=form.cleaned_data["reason"],
                     actor=request.user,
-                    ip=_ip(request),
+                    ip=client_ip(request),
                 ),
             )
             return None
@@ -164,7 +163,7 @@ class AccountAdmin(admin.ModelAdmin):
             queryset,
             "reactivated",
             lambda account: account_reactivate(
-                account=account, actor=request.user, ip=_ip(request)
+                account=account, actor=request.user, ip=client_ip(request)
             ),
         )
 
@@ -242,7 +241,7 @@ class IdentityAdmin(admin.ModelAdmin):
             email=obj.email,
             idp=obj.idp,
             actor=request.user,
-            ip=_ip(request),
+            ip=client_ip(request),
         )
         obj.pk, obj.identity, obj.idp, obj.created = (
             linked.pk,
@@ -253,7 +252,7 @@ class IdentityAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         # An admin's removal is deliberate, so it may take even the last login identity.
-        identity_remove(identity=obj, actor=request.user, ip=_ip(request), allow_last=True)
+        identity_remove(identity=obj, actor=request.user, ip=client_ip(request), allow_last=True)
 
     def delete_queryset(self, request, queryset):
         for identity in queryset:

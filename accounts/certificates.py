@@ -8,17 +8,15 @@ the verification was "SUCCESS". The proxy must always set both headers, overwrit
 sent.
 """
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 from accounts.dn import DN, DNError, parse_dn
+from webui.http import address_in, parse_address
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +40,10 @@ class ClientCertificate:
         return self.dn is not None
 
 
-@cache
-def _proxy_networks(
-    entries: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError as exc:
-            raise ImproperlyConfigured(
-                f"GATEHOUSE_CERT_PROXIES lists {entry!r}, which is not an IP address or network: "
-                "give the certificate proxy's address, e.g. 127.0.0.1 or 10.0.0.0/24."
-            ) from exc
-    return tuple(networks)
-
-
 def is_trusted_proxy(remote_addr: str) -> bool:
     """Is this peer address one of GATEHOUSE_CERT_PROXIES (addresses or networks)?"""
-    try:
-        address = ipaddress.ip_address(remote_addr)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    networks = _proxy_networks(tuple(settings.GATEHOUSE_CERT_PROXIES))
-    return any(address in network for network in networks)
+    address = parse_address(remote_addr)
+    return address is not None and address_in(address, "GATEHOUSE_CERT_PROXIES")
 
 
 def _header_text(value: str) -> str:

@@ -38,6 +38,7 @@ class IdentityProvider:
     scim_client_id: str = ""
     scim_client_secret: str = field(default="", repr=False)
     scim_scope: str = "scim:read"
+    scim_base_url: str = ""  # SCIM object's optional "base_url"; default {issuer}/scim
     display_name: str = ""
     logo: str = ""
     unknown_users: str = "register"
@@ -90,6 +91,7 @@ def parse_idpsecrets(data: object, path: Path) -> dict[str, IdentityProvider]:
             scim_client_id=scim.get("client_id", "") or "",
             scim_client_secret=scim.get("client_secret", "") or "",
             scim_scope=scim.get("scope", "scim:read") or "scim:read",
+            scim_base_url=scim.get("base_url", "") or "",
             display_name=entry.get("display_name", "") or "",
             logo=entry.get("logo", "") or "",
             unknown_users=policy,

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.identities import parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
-from accounts.models import Account, Identity, Registration, Token
+from accounts.models import Account, Identity, Registration, SyncRun, Token
 
 
 def tokens_for_account(*, account: Account) -> QuerySet[Token]:
@@ -225,3 +225,7 @@ def campaign_token_scopes(*, campaign) -> list[CampaignScopeHint]:
                 continue
             hints.append(CampaignScopeHint(path, issuer.label, tuple(scopes)))
     return hints
+
+
+def sync_runs_recent(*, limit: int = 50) -> QuerySet[SyncRun]:
+    return SyncRun.objects.order_by("-started")[:limit]

@@ -25,6 +25,7 @@ from accounts.selectors import token_for_viewer, token_state, tokens_for_account
 from accounts.services import token_delete as token_delete_service
 from accounts.token_forms import InspectForm, TargetForm, TokenFilterForm
 from accounts.token_inspection import TokenReport, inspect
+from webui.http import client_ip
 
 TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "auth_time"})
 
@@ -141,7 +142,7 @@ def token_detail(request, pk: int):
 def token_delete(request, pk: int):
     token = _get_token_for_viewer(request, pk)
     owner = token.account_id == request.user.pk
-    token_delete_service(token=token, actor=request.user, ip=request.META.get("REMOTE_ADDR"))
+    token_delete_service(token=token, actor=request.user, ip=client_ip(request))
     if owner:
         messages.success(request, "The token was deleted; the portal no longer holds it.")
         return redirect("tokens:mine")

@@ -2,6 +2,7 @@ from django.urls import path
 
 from accounts import account_views, views
 from accounts.oidc import views as oidc_views
+from accounts.scim import views as scim_views
 
 urlpatterns = [
     path("login/", views.login_page, name="login"),
@@ -25,4 +26,7 @@ urlpatterns = [
         name="registration_approve",
     ),
     path("registrations/<int:pk>/reject/", views.registration_reject, name="registration_reject"),
+    # SCIM sync history and "run now" (admins)
+    path("sync/", scim_views.sync_runs, name="scim_sync_runs"),
+    path("sync/run/", scim_views.sync_run_now, name="scim_sync_run_now"),
 ]

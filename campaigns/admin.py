@@ -10,6 +10,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns import services
+from campaigns.exports import admin as exports_admin  # noqa: F401  (registers NodeToken)
 from campaigns.models import Campaign, Membership
 
 

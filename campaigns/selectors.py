@@ -39,17 +39,22 @@ def _today(today: datetime.date | None) -> datetime.date:
 
 
 def _current_q(today: datetime.date, prefix: str = "") -> Q:
-    """Membership conditions for "current", optionally through a relation prefix."""
+    """Membership conditions for "current", optionally through a relation prefix.
+
+    An archived campaign grants nothing: its group leaves the exports, so the rule says so too.
+    """
     return Q(
         **{
             f"{prefix}state": Membership.State.APPROVED,
             f"{prefix}account__status": Account.Status.ACTIVE,
+            f"{prefix}campaign__status": Campaign.Status.ACTIVE,
         }
     ) & (Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gte": today}))
 
 
 def current_memberships(*, today: datetime.date | None = None) -> QuerySet[Membership]:
-    """Memberships that grant access today: approved, not past valid_until, account ACTIVE."""
+    """Memberships that grant access today: approved, not past valid_until, account ACTIVE,
+    campaign active."""
     return Membership.objects.filter(_current_q(_today(today)))
 
 

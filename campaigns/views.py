@@ -159,7 +159,7 @@ def who_can_read(request):
     account = me
     if name and (me is None or name != me.name):
         account = Account.objects.filter(name=name).first()
-        if not _may_check_others(me, decision.campaigns):
+        if not _may_check_others(me, _deciding_campaigns(decision)):
             form.add_error(
                 "account",
                 "You may check only your own account: the PI, managers and admins of the "
@@ -178,6 +178,13 @@ def who_can_read(request):
         if viewer.may_see_members:
             context["members"] = selectors.current_members(decision.campaign)
     return render(request, "campaigns/who_can_read.html", context)
+
+
+def _deciding_campaigns(decision: selectors.AccessDecision) -> list[Campaign]:
+    """The campaigns whose prefix decides the path: for nested campaigns, the inner ones only
+    (the outer campaign's managers have no say there, so may not learn its members)."""
+    prefix = decision.matched_prefix.rstrip("/")
+    return [c for c in decision.campaigns if any(p.rstrip("/") == prefix for p in c.data_paths)]
 
 
 def _may_check_others(me: Account | None, campaigns: list[Campaign]) -> bool:

@@ -15,8 +15,29 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-WEB_PORT = 8000
-IDP_CONFIG = REPO / "devidp" / "demo.json"
+# Ports and the state folder can be moved (the end-to-end test of `make run` does).
+WEB_PORT = int(os.getenv("GATEHOUSE_DEV_PORT", "8000"))
+IDP_PORT = int(os.getenv("GATEHOUSE_DEV_IDP_PORT", "9400"))
+VAR = Path(os.getenv("GATEHOUSE_VAR_DIR", REPO / "var")).resolve()
+
+
+def write_idp_configs() -> tuple[Path, Path]:
+    """The dev IdP's config and the portal's idpsecrets.json for the chosen ports, under var/."""
+    issuer = f"http://127.0.0.1:{IDP_PORT}/"
+    site = f"http://127.0.0.1:{WEB_PORT}"
+    config = json.loads((REPO / "devidp" / "demo.json").read_text())
+    config.update(issuer=issuer, port=IDP_PORT, keys_file=str(VAR / "devidp" / "jwks.json"))
+    for client in config["clients"]:
+        if "redirect_uris" in client:
+            client["redirect_uris"] = [f"{site}/oidc/callback/"]
+            client["post_logout_redirect_uris"] = [f"{site}/"]
+    secrets = json.loads((REPO / "devidp" / "idpsecrets.dev.json").read_text())
+    for entry in secrets.values():
+        entry.update(issuer=issuer, redirect_uris=[f"{site}/oidc/callback/"])
+    idp_config, idpsecrets = VAR / "devidp.json", VAR / "idpsecrets.json"
+    idp_config.write_text(json.dumps(config, indent=2))
+    idpsecrets.write_text(json.dumps(secrets, indent=2))
+    return idp_config, idpsecrets
 
 
 def port_in_use(port: int) -> bool:
@@ -29,8 +50,7 @@ def manage(*args: str) -> None:
 
 
 def main() -> int:
-    idp_port = json.loads(IDP_CONFIG.read_text())["port"]
-    for port, what in ((WEB_PORT, "the portal"), (idp_port, "the development OpenID provider")):
+    for port, what in ((WEB_PORT, "the portal"), (IDP_PORT, "the development OpenID provider")):
         if port_in_use(port):
             print(
                 f"Port {port} (for {what}) is already in use: stop whatever listens there "
@@ -38,12 +58,18 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 1
-    (REPO / "var").mkdir(exist_ok=True)
-    for folder in ("celery-queue", "celery-control"):
-        (REPO / "var" / folder).mkdir(exist_ok=True)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui.settings")
+    for folder in ("celery-queue", "celery-control", "devidp"):
+        (VAR / folder).mkdir(parents=True, exist_ok=True)
+    idp_config, idpsecrets = write_idp_configs()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="webui.settings",
+        GATEHOUSE_VAR_DIR=str(VAR),
+        GATEHOUSE_IDPSECRETS=str(idpsecrets),
+        GATEHOUSE_DEMO_IDP_CONFIG=str(idp_config),
+        SITE_URL=f"http://127.0.0.1:{WEB_PORT}",
+    )
     manage("migrate", "--no-input", "-v", "0")
-    marker = REPO / "var" / ".demo-loaded"
+    marker = VAR / ".demo-loaded"
     if not marker.exists():
         manage("seed_demo")
         marker.touch()
@@ -54,12 +80,12 @@ def main() -> int:
         print(f"starting {name}: {' '.join(args)}")
         children.append(subprocess.Popen(args, cwd=REPO))
 
-    start("OpenID provider", ["node", "devidp/server.mjs", str(IDP_CONFIG)])
+    start("OpenID provider", ["node", "devidp/server.mjs", str(idp_config)])
     start(
         "Celery worker with beat",
         [PYTHON, "-m", "celery", "-A", "webui", "worker", "--beat", "--pool", "threads"]
         + ["--concurrency", "2", "--loglevel", "INFO"]
-        + ["--schedule", str(REPO / "var" / "celerybeat-schedule")],
+        + ["--schedule", str(VAR / "celerybeat-schedule")],
     )
     start("web server", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}"])
     time.sleep(2)

@@ -84,6 +84,27 @@ def browser():
 
 
 @pytest.fixture
+def sign_in(live_server):
+    """sign_in(page, account): a browser session for `account` without the IdP round trip.
+
+    Tests of the OIDC login itself use `login_as`; everything else starts already signed in.
+    """
+    from django.conf import settings
+    from django.test import Client
+
+    def _sign_in(page, account) -> None:
+        client = Client()
+        client.force_login(account)
+        page.context.clear_cookies()
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+        )
+
+    return _sign_in
+
+
+@pytest.fixture
 def page(browser, live_server, request, tmp_path):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()

@@ -126,7 +126,9 @@ def database_from_url(url: str) -> dict:
     }
 
 
-DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gatehouse.sqlite3'}")
+# Local state of `make run` (SQLite file, broker folders, dev IdP keys).
+VAR_DIR = Path(os.getenv("GATEHOUSE_VAR_DIR", BASE_DIR / "var"))
+DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gatehouse.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -232,11 +234,11 @@ CELERY_BROKER_URL = envsecret("CELERY_BROKER_URL", "filesystem://")
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL == "filesystem://":
-    _queue_dir = BASE_DIR / "var" / "celery-queue"
+    _queue_dir = VAR_DIR / "celery-queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
-        "control_folder": str(BASE_DIR / "var" / "celery-control"),
+        "control_folder": str(VAR_DIR / "celery-control"),
     }
 else:
     # Longer than the longest task, so a slow task is never handed to a second worker.
@@ -292,14 +294,56 @@ if PRODUCTION and not GATEHOUSE_TOKEN_KEYS:
         "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
     )
 
+# SCIM sync from IAM (accounts/scim/): which providers, how often, how careful.
+# Providers with a SCIM client in idpsecrets.json; by default only Rucio's admin_issuer.
+GATEHOUSE_SCIM_IDPS = envlist("GATEHOUSE_SCIM_IDPS") or (
+    [GATEHOUSE_ADMIN_ISSUER] if GATEHOUSE_ADMIN_ISSUER else []
+)
+GATEHOUSE_SCIM_INTERVAL_MINUTES = envint("GATEHOUSE_SCIM_INTERVAL_MINUTES", 30)
+GATEHOUSE_SCIM_FAILSAFE_PERCENT = envint("GATEHOUSE_SCIM_FAILSAFE_PERCENT", 10)
+GATEHOUSE_SCIM_TIMEOUT = envint("GATEHOUSE_SCIM_TIMEOUT", 30)  # seconds per request
+GATEHOUSE_SCIM_ATTEMPTS = envint("GATEHOUSE_SCIM_ATTEMPTS", 5)  # per page
+GATEHOUSE_SCIM_BACKOFF_MS = envint("GATEHOUSE_SCIM_BACKOFF_MS", 1000)  # first retry's wait
+GATEHOUSE_SCIM_MAX_PASSES = envint("GATEHOUSE_SCIM_MAX_PASSES", 4)
+GATEHOUSE_SCIM_WORKERS = envint("GATEHOUSE_SCIM_WORKERS", 4)  # pages fetched at once
+GATEHOUSE_SCIM_QUEUE = os.getenv("GATEHOUSE_SCIM_QUEUE", "celery")
+CELERY_BEAT_SCHEDULE["scim-sync"] = {
+    "task": "accounts.tasks.scim_sync_all",
+    "schedule": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0,
+    "options": {"queue": GATEHOUSE_SCIM_QUEUE, "expires": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0},
+}
+
+# Token lifecycle (accounts/token_lifecycle.py): refresh before expiry, then clean up.
+GATEHOUSE_TOKEN_REFRESH_MINUTES = envint("GATEHOUSE_TOKEN_REFRESH_MINUTES", 5)
+GATEHOUSE_TOKEN_CLEANUP_MINUTES = envint("GATEHOUSE_TOKEN_CLEANUP_MINUTES", 5)
+CELERY_BEAT_SCHEDULE["token-refresh"] = {
+    "task": "accounts.tasks.tokens_refresh_due",
+    "schedule": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0,
+    "options": {"expires": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0},
+}
+CELERY_BEAT_SCHEDULE["token-cleanup"] = {
+    "task": "accounts.tasks.tokens_cleanup_expired",
+    "schedule": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0,
+    "options": {"expires": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0},
+}
+
 # POSIX id ranges: uids for accounts, gids for campaigns. Never reused.
 GATEHOUSE_UID_MIN = envint("GATEHOUSE_UID_MIN", 20000)
 GATEHOUSE_UID_MAX = envint("GATEHOUSE_UID_MAX", 29999999)
 GATEHOUSE_GID_MIN = envint("GATEHOUSE_GID_MIN", 30000000)
 GATEHOUSE_GID_MAX = envint("GATEHOUSE_GID_MAX", 39999999)
 
-# X.509 client certificates arrive from a trusted reverse proxy only.
-GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "127.0.0.1")
+# Exports to the storage nodes (multimap, group, passwd, LDIF). {name} and {uid} in the home path.
+GATEHOUSE_EXPORT_HOME = os.getenv("GATEHOUSE_EXPORT_HOME", "/home/{name}")
+GATEHOUSE_EXPORT_SHELL = os.getenv("GATEHOUSE_EXPORT_SHELL", "/sbin/nologin")
+GATEHOUSE_EXPORT_PRIVATE_GROUPS = envbool("GATEHOUSE_EXPORT_PRIVATE_GROUPS", "True")
+GATEHOUSE_EXPORT_MAX_DROP = float(os.getenv("GATEHOUSE_EXPORT_MAX_DROP", "0.2"))
+GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS = envint("GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS", 10)
+GATEHOUSE_LDAP_BASE_DN = os.getenv("GATEHOUSE_LDAP_BASE_DN", "dc=gatehouse,dc=example")
+
+# X.509 client certificates arrive from a trusted reverse proxy only. In production none is
+# trusted until named: the site's own TLS proxy on 127.0.0.1 passes on headers clients send.
+GATEHOUSE_CERT_PROXIES = envlist("GATEHOUSE_CERT_PROXIES", "" if PRODUCTION else "127.0.0.1")
 GATEHOUSE_CERT_DN_HEADER = os.getenv("GATEHOUSE_CERT_DN_HEADER", "X-SSL-Client-S-DN")
 GATEHOUSE_CERT_VERIFY_HEADER = os.getenv("GATEHOUSE_CERT_VERIFY_HEADER", "X-SSL-Client-Verify")
 # Where the proxy asks browsers for a certificate. The same host name on another port (e.g.
@@ -312,5 +356,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # one line per request: a SCIM sync makes thousands
+    },
 }

@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("tokens/", include("accounts.token_urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("exports/", include("campaigns.exports.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import requests
 from django.contrib.auth import get_user_model
+from django.views.decorators.debug import sensitive_variables
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
@@ -45,6 +46,8 @@ class ProviderBackend(OIDCAuthenticationBackend):
         # The parent reads one provider's endpoints from OIDC_* settings here; ours come per login.
         self.UserModel = get_user_model()
 
+    # Error reports hide every local here and in the frames below (tokens, client secret).
+    @sensitive_variables()
     def authenticate(
         self,
         request,

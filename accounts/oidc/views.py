@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 from mozilla_django_oidc.utils import absolutify
 
@@ -201,6 +202,8 @@ def _registration_start(request, login: VerifiedLogin, next_url) -> HttpResponse
     )
     if request.user.is_authenticated:
         auth.logout(request)
+    # What the provider vouched for goes into a session key nobody could have planted.
+    request.session.cycle_key()
     request.session[PENDING_LOGIN] = {
         "provider": login.provider.nickname,
         "issuer": login.issuer,
@@ -238,6 +241,7 @@ def _end_session_url(request: HttpRequest) -> str | None:
 
 
 @require_POST
+@sensitive_variables()  # the ID token goes to the provider as id_token_hint
 def logout(request: HttpRequest) -> HttpResponse:
     """Log out here, then at the provider (RP-initiated logout) when it offers that."""
     end_session = None

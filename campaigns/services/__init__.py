@@ -14,6 +14,7 @@ from campaigns.services.campaign import (
     campaign_update_embargo,
     data_paths_clean,
     posix_id_allocate,
+    posix_ids_allocate,
 )
 from campaigns.services.membership import (
     manager_appoint,
@@ -27,9 +28,16 @@ from campaigns.services.membership import (
     membership_set_valid_until,
     membership_withdraw,
 )
+from campaigns.services.node_token import (
+    NODE_TOKEN_PREFIX,
+    node_token_create,
+    node_token_record_use,
+    node_token_revoke,
+)
 from campaigns.services.rules import REMINDER_DAYS, RESERVED_SLUGS, TRANSITIONS
 
 __all__ = [
+    "NODE_TOKEN_PREFIX",
     "REMINDER_DAYS",
     "RESERVED_SLUGS",
     "TRANSITIONS",
@@ -50,7 +58,11 @@ __all__ = [
     "membership_revoke",
     "membership_set_valid_until",
     "membership_withdraw",
+    "node_token_create",
+    "node_token_record_use",
+    "node_token_revoke",
     "memberships_expire",
     "membership_reminders_send",
     "posix_id_allocate",
+    "posix_ids_allocate",
 ]

@@ -49,6 +49,23 @@ def posix_id_allocate(*, kind: str) -> int:
     return value
 
 
+@transaction.atomic
+def posix_ids_allocate(*, kind: str, count: int) -> range:
+    """`count` consecutive never-used uids or gids at once (bulk account creation by SCIM sync)."""
+    low, high = _posix_range(kind)
+    PosixIdCounter.objects.get_or_create(kind=kind, defaults={"next_value": low})
+    counter = PosixIdCounter.objects.select_for_update().get(kind=kind)
+    first = max(counter.next_value, low)
+    if first + count - 1 > high:
+        raise ValidationError(
+            f"The {kind} range {low}-{high} has fewer than {count} ids left: "
+            f"raise GATEHOUSE_{kind.upper()}_MAX."
+        )
+    counter.next_value = first + count
+    counter.save(update_fields=["next_value"])
+    return range(first, first + count)
+
+
 # --- campaigns --------------------------------------------------------------------------------
 
 
@@ -127,7 +144,9 @@ def campaign_update_details(
 
 @transaction.atomic
 def campaign_archive(*, campaign: Campaign, actor: Account | None, comment: str = "") -> Campaign:
-    """Close a campaign to new members; its GID stays reserved and its members keep access."""
+    """Close a campaign: no new members, its group leaves the storage exports (so embargoed data
+    is readable by nobody until the embargo ends), its GID stays reserved, memberships stay as
+    history."""
     require_admin(actor, "archive campaigns")
     campaign = lock_campaign(campaign)
     if campaign.status == Campaign.Status.ARCHIVED:

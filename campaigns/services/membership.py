@@ -205,7 +205,16 @@ def membership_set_valid_until(
 ) -> Membership:
     """Set or clear (None) the last day of a membership; reminders start over for a new date."""
     membership = lock_membership(membership)
-    require_manager(membership.campaign, actor, "set membership end dates")
+    campaign = membership.campaign
+    require_manager(campaign, actor, "set membership end dates")
+    if actor is not None and not actor.is_admin:
+        # Like approving oneself: a manager must not lift the end date the PI gave them.
+        if membership.account_id == actor.pk and membership.role != Role.PI:
+            raise PermissionDenied(
+                "You cannot change the end date of your own membership: ask the PI or an admin."
+            )
+        if membership.role == Role.MANAGER:  # ending a manager is removing one: the PI's call
+            require_pi(campaign, actor, "change a manager's end date")
     if membership.state != State.APPROVED:
         raise ValidationError(
             f"{membership.account.name}'s membership is {membership.state}: only an approved "

@@ -9,8 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from accounts.services import account_create
@@ -18,21 +16,6 @@ from campaigns import services
 from campaigns.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, account) -> None:
-    client = Client()
-    client.force_login(account)
-    page.context.clear_cookies()
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
 
 @pytest.fixture
@@ -74,11 +57,11 @@ def cast(db):
     return {"pi": pi, "alice": alice, "bob": bob, "campaign": campaign}
 
 
-def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, shots):
+def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, shots, sign_in):
     alice, pi = cast["alice"], cast["pi"]
 
     # Alice finds the campaign and asks to join.
-    log_in(page, live_server, alice)
+    sign_in(page, alice)
     page.goto("/campaigns/")
     page.screenshot(path=shots / "campaign-list.png", full_page=True)
     row = page.locator("tr", has_text="nightsky-2025")
@@ -91,7 +74,7 @@ def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, sho
     assert page.get_by_role("button", name="Withdraw request").is_visible()
 
     # The PI approves on the manage page; htmx swaps the lists in place.
-    log_in(page, live_server, pi)
+    sign_in(page, pi)
     page.goto("/campaigns/nightsky-2025/manage/")
     request = page.locator("li.request", has_text="alice")
     assert "I study variable stars." in request.inner_text()
@@ -121,7 +104,7 @@ def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, sho
     )
 
     # Alice sees her membership.
-    log_in(page, live_server, alice)
+    sign_in(page, alice)
     page.goto("/campaigns/mine/")
     row = page.locator("#memberships tr", has_text="nightsky-2025")
     assert "approved" in row.inner_text()
@@ -139,11 +122,11 @@ def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, sho
     page.screenshot(path=shots / "campaign-who-can-read.png", full_page=True)
 
 
-def test_reject_without_javascript_needs_a_reason(browser, live_server, cast, shots):
+def test_reject_without_javascript_needs_a_reason(browser, live_server, cast, shots, sign_in):
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     page = context.new_page()
     services.membership_request(campaign=cast["campaign"], account=cast["alice"])
-    log_in(page, live_server, cast["pi"])
+    sign_in(page, cast["pi"])
     page.goto("/campaigns/nightsky-2025/manage/")
     request = page.locator("li.request", has_text="alice")
     request.get_by_role("button", name="Reject").click()

@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.test import Client
 
 from accounts.models import Identity
 from accounts.services import identity_add
@@ -14,17 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 JANE_DN = "/C=DE/O=GermanGrid/CN=Jane Doe"
 
 
-def _sign_in(page, live_server, account) -> None:
-    """Reuse a Django test-client session; the OIDC login itself is another area's test."""
-    client = Client()
-    client.force_login(account)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
 def test_link_a_certificate_through_the_proxy_and_see_it_listed(
-    page, live_server, member, settings, tmp_path
+    page, live_server, member, settings, tmp_path, sign_in
 ):
     # The live server is reached on loopback: trust it as the certificate proxy for this test.
     settings.GATEHOUSE_CERT_PROXIES = ["127.0.0.1", "::1"]
@@ -35,7 +25,7 @@ def test_link_a_certificate_through_the_proxy_and_see_it_listed(
         source="login",
         actor=None,
     )
-    _sign_in(page, live_server, member)
+    sign_in(page, member)
     page.set_extra_http_headers(
         {
             settings.GATEHOUSE_CERT_DN_HEADER: r"CN=Jane Doe,O=GermanGrid,C=DE",

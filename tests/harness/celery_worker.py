@@ -1,11 +1,14 @@
 """A real Celery worker process against the test database and the throwaway Redis."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.harness.ports import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,25 +22,34 @@ class RunningWorker:
         return self.logfile.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=20)
 
 
-def start_worker(*, database_url: str, logfile: Path, concurrency: int = 2) -> RunningWorker:
-    """Start `celery worker` and wait until it answers a ping."""
+def start_worker(
+    *,
+    database_url: str,
+    logfile: Path,
+    concurrency: int = 2,
+    queues: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> RunningWorker:
+    """Start `celery worker` and wait until it answers a ping.
+
+    `queues` (comma-separated) gives a worker of its own to tests that need settings the
+    session worker does not have (`extra_env`); they send their tasks to that queue.
+    """
     from webui.celery import app
 
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO), **(extra_env or {})}
+    hostname = (
+        f"test-{os.getpid()}-{(queues or 'default').replace(',', '-')}@{socket.gethostname()}"
+    )
     out = open(logfile, "wb")  # noqa: SIM115 - lives as long as the worker
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "webui", "worker", "--pool", "threads"]
         + ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
-        + ["--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO"],
+        + ["--hostname", hostname, "--loglevel", "INFO"]
+        + (["--queues", queues] if queues else []),
         cwd=REPO,
         env=env,
         stdout=out,
@@ -49,7 +61,7 @@ def start_worker(*, database_url: str, logfile: Path, concurrency: int = 2) -> R
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"Celery worker exited early:\n{worker.log()[-3000:]}")
-        if app.control.ping(timeout=0.5):
+        if app.control.ping(destination=[hostname], timeout=0.5):
             return worker
     worker.stop()
     raise TimeoutError(f"Celery worker did not answer a ping in 60 s:\n{worker.log()[-3000:]}")

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from tests.harness.ports import free_port
+from tests.harness.ports import free_port, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVIDP_DIR = REPO_ROOT / "devidp"
@@ -91,13 +91,7 @@ class RunningIdP:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
 
     def __enter__(self) -> Self:
         return self

@@ -1,6 +1,8 @@
-"""Free loopback ports and waiting for servers to listen on them."""
+"""Free loopback ports, waiting for servers to listen on them, and stopping them."""
 
+import signal
 import socket
+import subprocess
 import time
 
 
@@ -21,3 +23,15 @@ def wait_for_port(port: int, *, timeout: float = 20.0, proc=None, what: str = "s
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Ask a server to stop, then kill it if it has not within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

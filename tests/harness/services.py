@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.ports import free_port, wait_for_port
+from tests.harness.ports import free_port, stop_process, wait_for_port
 
 
 def _pg_bindir() -> Path:
@@ -52,13 +52,7 @@ class RunningPostgres:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig=signal.SIGINT, timeout=15)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -127,13 +121,7 @@ class RunningRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -294,3 +294,15 @@ def test_a_dn_already_mine_says_so(client, member, cert_proxy):
     client.force_login(member)
     html = client.get(reverse("account-certificate"), **via_proxy()).content.decode()
     assert "already linked to your account" in html
+
+
+@pytest.mark.django_db
+def test_audit_records_the_client_behind_a_trusted_proxy_not_the_proxy(
+    client, member, member_login, settings
+):
+    settings.GATEHOUSE_TRUSTED_PROXIES = [PROXY]
+    cert = identity_add(account=member, type="X509", identity=JANE_DN, actor=None)
+    client.force_login(member)
+    url = reverse("account-identity-remove", args=[cert.pk])
+    client.post(url, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert AuditEvent.objects.get(action="identity.remove").ip == "198.51.100.7"

@@ -51,3 +51,20 @@ def test_production_refuses_to_start_without_token_keys():
     )
     assert result.returncode != 0
     assert "GATEHOUSE_TOKEN_KEYS is missing" in result.stderr
+
+
+def test_production_trusts_no_certificate_proxy_until_one_is_named():
+    """gunicorn listens on 127.0.0.1 behind the site's own TLS proxy, which passes on whatever
+    X-SSL-Client-* headers a client sends unless told otherwise: never trusted by default."""
+    production = {
+        "DJANGO_PRODUCTION": "1",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "gatehouse.example.org",
+        "GATEHOUSE_TOKEN_KEYS": Fernet.generate_key().decode(),
+    }
+    show = "from django.conf import settings; print(settings.GATEHOUSE_CERT_PROXIES)"
+    result = _manage("shell", "-c", show, **production)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    named = _manage("shell", "-c", show, GATEHOUSE_CERT_PROXIES="10.0.0.5", **production)
+    assert named.stdout.strip().splitlines()[-1] == "['10.0.0.5']"

@@ -344,3 +344,14 @@ def test_error_reports_never_show_the_token(issuer, settings, monkeypatch):
         frames, tb = frames + 1, tb.tb_next
     assert frames >= 3
     assert sys.exc_info()[0] is None
+
+
+def test_delete_audits_the_client_behind_a_trusted_proxy(issuer, member, settings):
+    settings.GATEHOUSE_TRUSTED_PROXIES = ["10.0.0.2"]
+    token = hold_token(issuer, member)
+    client_for(member).post(
+        reverse("tokens:delete", args=[token.pk]),
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert AuditEvent.objects.get(action="token.delete").ip == "198.51.100.7"

@@ -5,6 +5,8 @@ Idempotent: accounts, identities and campaigns that exist already are left as th
 
 import datetime
 import json
+import os
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -18,7 +20,7 @@ from campaigns import services
 from campaigns.models import Campaign
 
 QUIET_MAIL = "django.core.mail.backends.dummy.EmailBackend"
-DEMO_JSON = settings.BASE_DIR / "devidp" / "demo.json"
+DEMO_JSON = Path(os.getenv("GATEHOUSE_DEMO_IDP_CONFIG", settings.BASE_DIR / "devidp" / "demo.json"))
 PEOPLE = {
     "alice": ("Alice Archer", "alice@example.org"),
     "bob": ("Bob Baker", "bob@example.org"),

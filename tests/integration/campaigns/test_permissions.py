@@ -266,3 +266,64 @@ def test_archived_campaign_refuses_requests_with_a_sentence(admin, outsider, as_
     response = client.post(reverse("campaigns:request", args=["nightsky"]), follow=True)
     assert b"is archived: it takes no new members" in response.content
     assert not Membership.objects.filter(account=outsider).exists()
+
+
+# --- privilege escalation through end dates ------------------------------------------------------
+
+
+def test_a_manager_cannot_lift_the_end_date_the_pi_gave_them(as_role, manager, campaign):
+    own = open_membership(campaign, manager)
+    Membership.objects.filter(pk=own.pk).update(valid_until=days(10))
+    for data in ({"clear": "1"}, {"valid_until": days(400).isoformat()}):
+        response = manage_action("manager", as_role, "member_valid_until", [own.pk], data)
+        assert response.status_code == 403
+        own.refresh_from_db()
+        assert own.valid_until == days(10)
+
+
+def test_only_the_pi_sets_a_managers_end_date(as_role, pi, manager, member, campaign):
+    from campaigns import services
+
+    services.manager_appoint(campaign=campaign, account=member, actor=pi)
+    other_manager = open_membership(campaign, manager)
+    data = {"valid_until": days(1).isoformat()}
+    response = manage_action("member", as_role, "member_valid_until", [other_manager.pk], data)
+    assert response.status_code == 403  # one manager may not end another (removing is the PI's)
+    other_manager.refresh_from_db()
+    assert other_manager.valid_until is None
+    for role in ("pi", "admin"):
+        assert expect(
+            manage_action(role, as_role, "member_valid_until", [other_manager.pk], data),
+            role,
+            {role},
+        )
+    other_manager.refresh_from_db()
+    assert other_manager.valid_until == days(1)
+
+
+def test_who_can_read_others_only_where_ones_own_campaign_decides(
+    as_role, admin, pi, outsider, campaign
+):
+    """Nested campaigns: the inner one decides its paths, so the outer one's PI may not learn
+    who is a member of it by asking about other accounts there."""
+    from campaigns import services
+
+    inner = services.campaign_create(
+        slug="nightsky-deep",
+        title="Deep fields",
+        pi=outsider,
+        actor=admin,
+        embargo_until=days(30),
+        data_paths=["/data/nightsky/deep"],
+    )
+    services.membership_add(campaign=inner, account_name="requester", actor=outsider)
+    url = reverse("campaigns:who_can_read")
+    asked = {"path": "/data/nightsky/deep/f1", "account": "requester"}
+    response = as_role("pi").get(url, asked)
+    assert b"You may check only your own account" in response.content
+    assert b"requester is a member" not in response.content
+    own = as_role("pi").get(url, {"path": "/data/nightsky/x", "account": "member"})
+    assert b"member is a member of campaign nightsky" in own.content
+    inner_pi = Client()
+    inner_pi.force_login(outsider)
+    assert b"requester is a member of campaign nightsky-deep" in inner_pi.get(url, asked).content

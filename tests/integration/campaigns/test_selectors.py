@@ -151,10 +151,14 @@ def test_unclean_paths_are_refused(bad, campaign):
         path_access(path=bad)
 
 
-def test_archived_campaign_keeps_its_rule(admin, member, outsider, campaign):
-    services.campaign_archive(campaign=campaign, actor=admin)
+def test_archived_campaign_grants_its_members_nothing_as_the_exports_drop_its_group(
+    admin, member, outsider, campaign
+):
     assert path_access(path="/data/nightsky", account=member).allowed
+    services.campaign_archive(campaign=campaign, actor=admin)
+    assert not path_access(path="/data/nightsky", account=member).allowed
     assert not path_access(path="/data/nightsky", account=outsider).allowed
+    assert member not in current_members(campaign)
 
 
 def test_requested_membership_is_not_access(requester, campaign):

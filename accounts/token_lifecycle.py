@@ -1,0 +1,276 @@
+"""The token lifecycle Rucio's oauth-manager ran, done safely: refresh, then clean up.
+
+Refresh: a token marked `refresh` whose access token expires before the next cycle is
+refreshed at its provider (refresh_token grant). The new access token becomes a new row that
+carries the refresh token on (the rotated one if the provider rotated it), refresh_start and
+refresh_lifetime; the old row keeps its access token until it expires but gives up the refresh
+token. Each token is claimed with SELECT ... FOR UPDATE SKIP LOCKED, so two workers never
+refresh the same one (with rotation, a double refresh would kill the user's grant). A refused
+refresh token is dropped and audited; an unreachable provider is simply tried next cycle.
+
+Clean-up: access tokens that are expired and whose refresh token is expired or absent, and
+expired sessions (which hold the OIDC login states), are deleted in small batches, each its own
+short transaction, rows claimed with SKIP LOCKED: logins are never blocked and several workers
+may clean at once, each row deleted once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import requests
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts import crypto
+from accounts.idps import ProviderUnavailable, discovery, get_provider
+from accounts.models import AuditEvent, Token
+
+log = logging.getLogger(__name__)
+
+HTTP_TIMEOUT = 10
+CLEANUP_BATCH = 1000
+
+
+@dataclass
+class RefreshReport:
+    refreshed: int = 0
+    refused: int = 0
+    stopped: int = 0  # past refresh_start + refresh_lifetime
+    unreachable: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "refreshed": self.refreshed,
+            "refused": self.refused,
+            "stopped": self.stopped,
+            "unreachable": self.unreachable,
+        }
+
+
+def _json_object(response: requests.Response) -> dict:
+    """The response body as a JSON object, or {} when it is anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def tokens_due_for_refresh(*, within: timedelta, now: datetime | None = None):
+    now = now or timezone.now()
+    return (
+        Token.objects.filter(refresh=True, expires_at__lt=now + within)
+        .exclude(refresh_token="")
+        .exclude(refresh_expires_at__lte=now)
+    )
+
+
+def tokens_refresh(*, within: timedelta, limit: int = 500) -> RefreshReport:
+    """Refresh what expires within `within`; each token in its own short transaction."""
+    report = RefreshReport()
+    candidates = list(tokens_due_for_refresh(within=within).values_list("pk", flat=True)[:limit])
+    for pk in candidates:
+        with transaction.atomic():
+            token = (
+                tokens_due_for_refresh(within=within)
+                .select_for_update(skip_locked=True)
+                .filter(pk=pk)
+                .first()
+            )
+            if token is not None:  # else another worker has it, or it is no longer due
+                _refresh_one(token, report)
+    return report
+
+
+def _refresh_one(token: Token, report: RefreshReport) -> None:
+    now = timezone.now()
+    started = token.refresh_start or token.created
+    if token.refresh_lifetime and now > started + token.refresh_lifetime:
+        token.refresh = False
+        token.refresh_token = ""  # never used again, so the clean-up may take the row
+        token.refresh_error = "Refreshing stopped: the refresh lifetime is over."
+        token.save(update_fields=["refresh", "refresh_token", "refresh_error", "updated"])
+        _audit("token.refresh.stop", token, token.refresh_error)
+        report.stopped += 1
+        return
+    provider = get_provider(token.idp)
+    if provider is None:
+        report.unreachable += 1
+        report.errors.append(f"token {token.pk}: provider {token.idp!r} is not configured")
+        return
+    try:
+        endpoint = discovery(provider)["token_endpoint"]
+        response = requests.post(
+            endpoint,
+            data={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
+            auth=(provider.client_id, provider.client_secret),
+            timeout=HTTP_TIMEOUT,
+            allow_redirects=False,  # a redirect would resend the refresh token elsewhere
+        )
+    except (ProviderUnavailable, requests.RequestException, KeyError) as exc:
+        report.unreachable += 1
+        log.info("token %s: %s unreachable (%s); next cycle", token.pk, token.idp, exc)
+        return
+    if response.status_code in (400, 401):
+        error = _json_object(response).get("error", "refused")
+        token.refresh = False
+        token.refresh_token = ""
+        token.refresh_error = (
+            f"{provider.label} refused the refresh token ({error}); the user must log in again."
+        )[:300]
+        token.save(update_fields=["refresh", "refresh_token", "refresh_error", "updated"])
+        _audit("token.refresh.refused", token, token.refresh_error)
+        report.refused += 1
+        return
+    if response.status_code != 200:
+        report.unreachable += 1
+        log.info("token %s: %s answered %s; next cycle", token.pk, token.idp, response.status_code)
+        return
+    body = _json_object(response)
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        report.unreachable += 1
+        log.warning(
+            "token %s: %s answered 200 without an access token; next cycle", token.pk, token.idp
+        )
+        return
+    rotated = body.get("refresh_token") or token.refresh_token
+    was_rotated = rotated != token.refresh_token
+    refresh_expires_in = body.get("refresh_expires_in")
+    fresh = Token(
+        account_id=token.account_id,
+        identity_id=token.identity_id,
+        idp=token.idp,
+        token_hash=crypto.token_hash(access),
+        token=access,
+        id_token=body.get("id_token") or token.id_token,
+        scope=body.get("scope") or token.scope,
+        audience=token.audience,
+        expires_at=now + timedelta(seconds=int(body.get("expires_in") or 3600)),
+        refresh_token=rotated,
+        refresh=True,
+        refresh_expires_at=(
+            now + timedelta(seconds=int(refresh_expires_in))
+            if refresh_expires_in
+            else token.refresh_expires_at
+        ),
+        refresh_start=started,
+        refresh_lifetime=token.refresh_lifetime,
+        ip=token.ip,
+        created=now,
+    )
+    fresh.full_clean(exclude=["account", "identity"], validate_unique=False)
+    fresh.save()
+    token.refresh = False
+    token.refresh_token = ""
+    token.refresh_error = ""
+    token.save(update_fields=["refresh", "refresh_token", "refresh_error", "updated"])
+    _audit(
+        "token.refresh",
+        fresh,
+        "",
+        replaced=token.token_hash[:12],
+        rotated=was_rotated,
+    )
+    report.refreshed += 1
+
+
+def _audit(action: str, token: Token, comment: str, **detail) -> None:
+    AuditEvent.objects.create(
+        actor_name="token-lifecycle",
+        action=action,
+        account_id=token.account_id,
+        target=f"token:{token.token_hash[:12]}",
+        comment=comment,
+        detail={"idp": token.idp, **detail},
+    )
+
+
+@dataclass
+class CleanupReport:
+    tokens: int = 0
+    sessions: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict:
+        return {"tokens": self.tokens, "sessions": self.sessions, "batches": self.batches}
+
+
+_EXPIRED = "expires_at < %(now)s AND (refresh_token = '' OR refresh_expires_at < %(now)s)"
+
+
+def tokens_cleanup(
+    *, batch: int = CLEANUP_BATCH, dry_run: bool = False, now: datetime | None = None
+) -> CleanupReport:
+    """Delete what has expired for good, `batch` rows per transaction; returns the counts."""
+    now = now or timezone.now()
+    report = CleanupReport()
+    table = Token._meta.db_table
+    if dry_run:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE {_EXPIRED}", {"now": now})  # noqa: S608
+            report.tokens = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM django_session WHERE expire_date < %s", [now])
+            report.sessions = cursor.fetchone()[0]
+        return report
+    if connection.vendor != "postgresql":
+        return _cleanup_portable(now, report)
+    # Walk the primary key upwards: each batch starts where the last one ended, so dead rows
+    # left by earlier batches are never scanned again.
+    after = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH claimed AS (
+                    SELECT id FROM {table}
+                    WHERE id > %(after)s AND {_EXPIRED}
+                    ORDER BY id LIMIT %(batch)s
+                    FOR UPDATE SKIP LOCKED
+                )
+                DELETE FROM {table} t USING claimed WHERE t.id = claimed.id
+                RETURNING t.id
+                """,  # noqa: S608 - table name from the model, values as parameters
+                {"after": after, "now": now, "batch": batch},
+            )
+            deleted = [row[0] for row in cursor.fetchall()]
+        if not deleted:
+            break
+        report.tokens += len(deleted)
+        report.batches += 1
+        after = max(deleted)
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                DELETE FROM django_session WHERE session_key IN (
+                    SELECT session_key FROM django_session WHERE expire_date < %s
+                    LIMIT %s FOR UPDATE SKIP LOCKED
+                )
+                """,
+                [now, batch],
+            )
+            count = cursor.rowcount
+        report.sessions += count
+        if count == 0:
+            break
+        report.batches += 1
+    return report
+
+
+def _cleanup_portable(now: datetime, report: CleanupReport) -> CleanupReport:
+    """SQLite (`make run`): one process, no row locks; same rule, plain deletes."""
+    from django.contrib.sessions.models import Session
+    from django.db.models import Q
+
+    expired = Token.objects.filter(expires_at__lt=now).filter(
+        Q(refresh_token="") | Q(refresh_expires_at__lt=now)
+    )
+    report.tokens = expired.delete()[0]
+    report.sessions = Session.objects.filter(expire_date__lt=now).delete()[0]
+    report.batches = 1
+    return report

@@ -1,0 +1,61 @@
+"""Write one export (multimap, group, passwd, LDIF) to stdout or, atomically, to a file."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns.exports import FORMATS, ExportError, ExportReport, chunked, render
+from campaigns.exports.files import write_atomically
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0 <= share <= 1:
+        raise ValueError(value)
+    return share
+
+
+class Command(BaseCommand):
+    help = (
+        "Export the user/group mapping for the storage nodes. Without --output it goes to "
+        "stdout; with --output the file is replaced atomically, unless the new content would "
+        "remove more than --max-drop of its lines."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", dest="format_name", required=True, choices=list(FORMATS))
+        parser.add_argument("--output", help="File to replace atomically (default: stdout).")
+        parser.add_argument(
+            "--max-drop",
+            type=_share,
+            default=None,
+            help="Largest share of the old file's lines the new one may remove, 0 to 1 "
+            "(default: GATEHOUSE_EXPORT_MAX_DROP).",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Replace the file however much it removes."
+        )
+
+    def handle(self, *args, format_name, output, max_drop, force, **options):
+        report = ExportReport()
+        try:
+            lines = render(format_name, report)
+            if output:
+                result = write_atomically(
+                    output,
+                    lines,
+                    max_drop=settings.GATEHOUSE_EXPORT_MAX_DROP if max_drop is None else max_drop,
+                    force=force,
+                )
+            else:
+                for block in chunked(lines):
+                    self.stdout.write(block.decode(), ending="")
+        except ExportError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            for warning in report.warnings():
+                self.stderr.write(f"warning: {warning}")
+        if output:
+            change = "replaced" if result.replaced else "unchanged"
+            self.stdout.write(
+                f"{output}: {change}, {result.lines} lines (+{result.added}/-{result.removed})"
+            )
