@@ -134,8 +134,7 @@ class Membership(models.Model):
         indexes = [
             # Covers counting a campaign's current members from the index alone.
             models.Index(
-                fields=["campaign", "state", "valid_until"],
-                include=["account"],
+                fields=["campaign", "state", "valid_until", "account"],
                 name="membership_campaign_current",
             ),
             models.Index(fields=["account", "state"]),

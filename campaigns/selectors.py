@@ -20,6 +20,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
     When,
     Window,
 )
@@ -58,17 +59,18 @@ def current_memberships(*, today: datetime.date | None = None) -> QuerySet[Membe
     return Membership.objects.filter(_current_q(_today(today)))
 
 
-def current_member_count(campaign: Campaign | OuterRef, *, today: datetime.date) -> Subquery:
-    """How many current members `campaign` (or an OuterRef to one) has, as an expression.
+def current_member_count(*, today: datetime.date) -> Case:
+    """The current member count of each campaign in a Campaign queryset, to annotate it with.
 
-    The same rule as current_memberships(), written for counting many campaigns: the account
-    check is an anti-join with the few accounts that are not ACTIVE (a partial index holds
-    exactly those, migration 0002), so a count reads only the membership index instead of
+    The same rule as current_memberships(), written for counting many campaigns: the campaign's
+    own status is read from the row being annotated (an archived one counts no one), and the
+    account check is an anti-join with the few accounts that are not ACTIVE (a partial index
+    holds exactly those, migration 0002), so a count reads only the membership index instead of
     looking up every member's account.
     """
     inactive = Account.objects.exclude(status=Account.Status.ACTIVE).values("pk")
     counted = (
-        Membership.objects.filter(campaign=campaign, state=Membership.State.APPROVED)
+        Membership.objects.filter(campaign=OuterRef("pk"), state=Membership.State.APPROVED)
         # "not ended" rather than "no end or ends later": PostgreSQL then filters inside an
         # index-only scan instead of OR-ing two bitmap scans that read the table.
         .exclude(valid_until__lt=today)
@@ -78,14 +80,20 @@ def current_member_count(campaign: Campaign | OuterRef, *, today: datetime.date)
         .annotate(n=Count("*"))  # not the id: it is not in the index
         .values("n")
     )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+    return Case(
+        When(
+            status=Campaign.Status.ACTIVE,
+            then=Coalesce(Subquery(counted, output_field=IntegerField()), 0),
+        ),
+        default=Value(0),
+    )
 
 
 def campaign_for_page(slug: str, *, today: datetime.date | None = None) -> Campaign | None:
     """The campaign with its PI and its current member count, in one query."""
     return (
         Campaign.objects.select_related("pi")
-        .annotate(member_count=current_member_count(OuterRef("pk"), today=_today(today)))
+        .annotate(member_count=current_member_count(today=_today(today)))
         .filter(slug=slug)
         .first()
     )
@@ -237,7 +245,7 @@ def campaign_list(
         campaigns = campaigns.filter(embargo_until__gt=today)
     elif show == ListFilter.PUBLIC:
         campaigns = campaigns.filter(Q(embargo_until__isnull=True) | Q(embargo_until__lte=today))
-    campaigns = campaigns.annotate(member_count=current_member_count(OuterRef("pk"), today=today))
+    campaigns = campaigns.annotate(member_count=current_member_count(today=today))
     if viewer is not None and viewer.is_authenticated:
         own = Membership.objects.filter(
             campaign=OuterRef("pk"), account=viewer, state__in=Membership.OPEN_STATES

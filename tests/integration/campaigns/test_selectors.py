@@ -51,6 +51,8 @@ def test_the_member_count_follows_the_same_rule(admin, pi, manager, member, outs
     Account.objects.filter(pk=manager.pk).update(status=Account.Status.DELETED)
     services.membership_add(campaign=campaign, account_name="outsider", actor=admin)
     assert count() == current_members(campaign).count() == 2
+    services.campaign_archive(campaign=campaign, actor=admin)
+    assert count() == current_members(campaign).count() == 0  # an archived campaign grants nothing
     assert campaign_for_page("no-such-campaign") is None
 
 
