@@ -224,20 +224,30 @@ def _children(parent: int) -> list[int]:
     return pids
 
 
-def _cpu_seconds(pids: list[int]) -> dict[int, float]:
-    seconds = {}
-    for pid in pids:
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(parent: int) -> dict[int, float]:
+    """CPU seconds of each child of `parent`, and under key 0 those of the children it has
+    already reaped (PostgreSQL ends a backend when Django drops an old connection)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = _stat(parent)
+    seconds = {0: (int(fields[13]) + int(fields[14])) / tick}  # cutime, cstime
+    for pid in _children(parent):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
         except OSError:
             continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return seconds
 
 
 def _used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU used in between by the processes alive at the end (new ones: all of theirs)."""
-    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+    """CPU used in between: what the living processes added, plus what ended ones used after
+    `before` (their whole lives went into the reaped total, key 0)."""
+    grown = sum(value - before.get(pid, 0.0) for pid, value in after.items())
+    return grown - sum(value for pid, value in before.items() if pid not in after)
 
 
 def _postmaster(port: int) -> int | None:
@@ -260,8 +270,8 @@ class ServerCpu:
         self.postmaster = _postmaster(port) if port else None
 
     def sample(self) -> tuple[dict[int, float], dict[int, float]]:
-        web = _cpu_seconds(_children(self.gunicorn))
-        db = _cpu_seconds(_children(self.postmaster)) if self.postmaster else {}
+        web = _cpu_seconds(self.gunicorn)
+        db = _cpu_seconds(self.postmaster) if self.postmaster else {}
         return web, db
 
 
