@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services
 from accounts.certificates import client_certificate
+from accounts.http import client_ip
 from accounts.models import Identity
 from accounts.selectors import (
     identity_find,
@@ -22,7 +23,6 @@ from accounts.selectors import (
     identity_provider_label,
     identity_rows_for_account,
 )
-from webui.http import client_ip
 
 
 def _own_identity(request: HttpRequest, pk: int) -> Identity:

@@ -12,16 +12,9 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from accounts.http import client_ip
 from accounts.identities import normalise_identity
-from accounts.models import (
-    Account,
-    AuditEvent,
-    Identity,
-    IdpGroup,
-    Registration,
-    SyncRun,
-    Token,
-)
+from accounts.models import Account, AuditEvent, Identity, IdpGroup, Registration, SyncRun
 from accounts.selectors import identity_find
 from accounts.services import (
     account_create,
@@ -31,7 +24,6 @@ from accounts.services import (
     identity_add,
     identity_remove,
 )
-from webui.http import client_ip
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse admin"
@@ -257,61 +249,6 @@ class IdentityAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for identity in queryset:
             self.delete_model(request, identity)
-
-
-@admin.register(Token)
-class TokenAdmin(admin.ModelAdmin):
-    """Tokens the portal holds. The encrypted values are not fields here at all."""
-
-    list_display = [
-        "hash_prefix",
-        "account",
-        "idp",
-        "short_scope",
-        "expires_at",
-        "refresh",
-        "created",
-    ]
-    list_filter = ["idp", "refresh", "expires_at"]
-    search_fields = ["account__name", "token_hash", "scope", "audience"]
-    list_select_related = ["account"]
-    date_hierarchy = "created"
-    fields = [
-        "account",
-        "identity",
-        "idp",
-        "hash_prefix",
-        "scope",
-        "audience",
-        "expires_at",
-        "refresh",
-        "refresh_expires_at",
-        "refresh_start",
-        "refresh_lifetime",
-        "refresh_error",
-        "ip",
-        "created",
-        "updated",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="token (SHA-256)", ordering="token_hash")
-    def hash_prefix(self, token: Token) -> str:
-        return f"{token.token_hash[:12]}…"
-
-    @admin.display(description="scope")
-    def short_scope(self, token: Token) -> str:
-        return token.scope if len(token.scope) <= 60 else token.scope[:59] + "…"
-
-    def get_queryset(self, request):
-        # Never load the encrypted columns for admin pages.
-        return super().get_queryset(request).defer("token", "id_token", "refresh_token")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEvent)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.dn import DN, DNError, parse_dn
-from webui.http import address_in, parse_address
+from accounts.http import address_in, parse_address
 
 log = logging.getLogger(__name__)
 

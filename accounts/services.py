@@ -1,20 +1,17 @@
 """Writes for accounts and identities: each a keyword-only function in a transaction."""
 
-from datetime import UTC, datetime, timedelta
 from functools import partial
 
-import jwt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.crypto import token_hash
 from accounts.emails import registration_decision_email
 from accounts.identities import normalise_identity, parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
-from accounts.models import Account, AuditEvent, Identity, Registration, Token
+from accounts.models import Account, AuditEvent, Identity, PosixIdCounter, Registration
 from accounts.selectors import account_name_suggestion, account_name_taken
 
 
@@ -41,6 +38,39 @@ def audit_record(
     )
 
 
+# POSIX ids ------------------------------------------------------------------------------------
+
+
+def _posix_range(kind: str) -> tuple[int, int]:
+    if kind == "uid":
+        return settings.GATEHOUSE_UID_MIN, settings.GATEHOUSE_UID_MAX
+    if kind == "gid":
+        return settings.GATEHOUSE_GID_MIN, settings.GATEHOUSE_GID_MAX
+    raise ValueError(f"unknown POSIX id kind {kind!r}")
+
+
+@transaction.atomic
+def posix_ids_allocate(*, kind: str, count: int) -> range:
+    """`count` consecutive never-used uids or gids; the counter row lock serialises callers."""
+    low, high = _posix_range(kind)
+    PosixIdCounter.objects.get_or_create(kind=kind, defaults={"next_value": low})
+    counter = PosixIdCounter.objects.select_for_update().get(kind=kind)
+    first = max(counter.next_value, low)
+    if first + count - 1 > high:
+        raise ValidationError(
+            f"The {kind} range {low}-{high} has fewer than {count} ids left: "
+            f"raise GATEHOUSE_{kind.upper()}_MAX."
+        )
+    counter.next_value = first + count
+    counter.save(update_fields=["next_value"])
+    return range(first, first + count)
+
+
+def posix_id_allocate(*, kind: str) -> int:
+    """The next never-used uid (an account's) or gid (a campaign's)."""
+    return posix_ids_allocate(kind=kind, count=1)[0]
+
+
 @transaction.atomic
 def account_create(
     *,
@@ -53,8 +83,6 @@ def account_create(
     **extra,
 ) -> Account:
     """Create an account with a freshly allocated POSIX uid."""
-    from campaigns.services import posix_id_allocate
-
     account = Account(name=name, email=email, type=type, display_name=display_name, **extra)
     if password:
         account.set_password(password)
@@ -301,24 +329,6 @@ def account_set_email(
     return locked
 
 
-# Tokens -----------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def token_delete(*, token: Token, actor: Account, ip: str | None = None) -> None:
-    """Forget a token the portal holds (its owner deletes it, or an admin revokes it)."""
-    by_admin = actor.pk != token.account_id
-    audit_record(
-        action="token.revoke" if by_admin else "token.delete",
-        actor=actor,
-        account=token.account,
-        target=f"token:{token.token_hash[:12]}",
-        detail={"idp": token.idp, "expires_at": token.expires_at.isoformat()},
-        ip=ip,
-    )
-    token.delete()
-
-
 # Login and registration (accounts.oidc) ---------------------------------------------------------
 
 
@@ -476,59 +486,3 @@ def registration_reject(
     )
     transaction.on_commit(partial(registration_decision_email, registration_id=registration.pk))
     return registration
-
-
-def _jwt_claims_unverified(token: str) -> dict:
-    # Only for bookkeeping (expiry, audience) of a token we just got from the token endpoint.
-    try:
-        return jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        return {}
-
-
-@transaction.atomic
-def login_token_store(
-    *,
-    account: Account,
-    identity: Identity | None,
-    idp: str,
-    token_response: dict,
-    ip: str | None = None,
-) -> Token:
-    """Keep the tokens a login brought (encrypted at rest, the access token also hashed)."""
-    now = timezone.now()
-    access_token = token_response["access_token"]
-    claims = _jwt_claims_unverified(access_token)
-    if isinstance(token_response.get("expires_in"), int | float):
-        expires_at = now + timedelta(seconds=token_response["expires_in"])
-    elif isinstance(claims.get("exp"), int | float):
-        expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
-    else:
-        expires_at = now + timedelta(hours=1)  # RFC 6749 leaves it open; assume a short life
-    audience = claims.get("aud", "")
-    refresh_token = token_response.get("refresh_token") or ""
-    refresh_expires_in = token_response.get("refresh_expires_in")
-    token = Token(
-        account=account,
-        identity=identity,
-        idp=idp,
-        token_hash=token_hash(access_token),
-        token=access_token,
-        id_token=token_response.get("id_token", ""),
-        scope=token_response.get("scope") or claims.get("scope", ""),
-        audience=" ".join(audience) if isinstance(audience, list) else str(audience),
-        expires_at=expires_at,
-        refresh_token=refresh_token,
-        refresh=bool(refresh_token),
-        refresh_start=now if refresh_token else None,
-        refresh_lifetime=timedelta(hours=settings.GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS)
-        if refresh_token
-        else None,
-        refresh_expires_at=now + timedelta(seconds=refresh_expires_in)
-        if refresh_token and isinstance(refresh_expires_in, int) and refresh_expires_in > 0
-        else None,
-        ip=ip,
-    )
-    token.full_clean()
-    token.save()
-    return token

@@ -1,14 +1,12 @@
 """Celery tasks for accounts: thin wrappers that load what they need and call a service."""
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
 from accounts.idps import get_provider
 from accounts.scim.sync import SyncBusy, SyncNotConfigured, scim_providers, scim_sync
-from accounts.token_lifecycle import tokens_cleanup, tokens_refresh
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +30,3 @@ def scim_sync_provider(nickname: str, force: bool = False, triggered_by: str = "
         log.warning("SCIM sync of %s not run: %s", nickname, exc)
         return
     log.info("SCIM sync of %s: %s %s", nickname, run.outcome, run.counts)
-
-
-@shared_task(ignore_result=True)
-def tokens_refresh_due() -> None:
-    """Refresh what would expire before the next cycle (plus a minute of slack)."""
-    within = timedelta(minutes=settings.GATEHOUSE_TOKEN_REFRESH_MINUTES + 1)
-    report = tokens_refresh(within=within)
-    log.info("token refresh: %s", report.as_dict())
-
-
-@shared_task(ignore_result=True)
-def tokens_cleanup_expired() -> None:
-    report = tokens_cleanup()
-    log.info("token clean-up: %s", report.as_dict())

@@ -7,12 +7,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services
 from accounts.forms import RegistrationApproveForm, RegistrationForm, RegistrationRejectForm
+from accounts.http import client_ip
 from accounts.idps import ProviderUnavailable, discovery, get_providers
 from accounts.models import Registration
 from accounts.oidc.flow import safe_next
 from accounts.oidc.views import login_start_url, pending_login
 from accounts.selectors import account_name_suggestion, registration_latest, registrations_pending
-from webui.http import client_ip
 
 
 @never_cache

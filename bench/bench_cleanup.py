@@ -106,7 +106,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from accounts.token_lifecycle import tokens_cleanup
+    from tokens.services import tokens_cleanup
 
     _top_up(EXPIRED)
     ours_s, ours_lat, report = _while_logging_in(tokens_cleanup)

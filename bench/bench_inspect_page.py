@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=300, help="requests per variant")
     args = parser.parse_args(argv)
 
-    from accounts.inspection.testing import LoopbackIssuer
+    from tests.harness.jwks_server import LoopbackIssuer
 
     with LoopbackIssuer() as issuer, tempfile.TemporaryDirectory() as scratch:
         secrets = Path(scratch) / "idpsecrets.json"

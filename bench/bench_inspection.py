@@ -23,8 +23,8 @@ import jwt  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
-from accounts.inspection import JwksCache, TrustedIssuer, inspect_token  # noqa: E402
-from accounts.inspection.testing import LoopbackIssuer, rsa_key  # noqa: E402
+from tests.harness.jwks_server import LoopbackIssuer, rsa_key  # noqa: E402
+from tokens.inspection import JwksCache, TrustedIssuer, inspect_token  # noqa: E402
 
 TARGET_PER_SECOND = 5000
 AUDIENCE = "https://storage.example.org"

@@ -66,7 +66,7 @@ def _naive_sync(provider, snapshot, sample: list[str]) -> float:
 
     from accounts.identities import oidc_identity
     from accounts.models import Account, Identity
-    from campaigns.services import posix_id_allocate
+    from accounts.services import posix_id_allocate
 
     started = time.perf_counter()
     for scim_id in sample:

@@ -35,8 +35,9 @@ def seed(*, scale: float = 1.0, seed_value: int = 42, expired_tokens: bool = Tru
     from django.db import connection
 
     from accounts import crypto
-    from accounts.models import Account, Identity, Token
-    from campaigns.models import Campaign, Membership, PosixIdCounter
+    from accounts.models import Account, Identity, PosixIdCounter
+    from campaigns.models import Campaign, Membership
+    from tokens.models import Token
 
     rng = random.Random(seed_value)
     n = {key: max(1, int(value * scale)) for key, value in FULL.items()}

@@ -25,16 +25,6 @@ def validate_data_paths(value) -> None:
             )
 
 
-class PosixIdCounter(models.Model):
-    """Next free POSIX id per kind ("uid", "gid"); ids are handed out once and never reused."""
-
-    kind = models.CharField(max_length=8, primary_key=True)
-    next_value = models.PositiveBigIntegerField()
-
-    def __str__(self) -> str:
-        return f"{self.kind}: next {self.next_value}"
-
-
 class Campaign(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "active"

@@ -12,7 +12,6 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from accounts.models import Account
-from accounts.selectors import campaign_token_scopes
 from campaigns import selectors, services
 from campaigns.forms import (
     CampaignFilterForm,
@@ -136,7 +135,6 @@ def campaign_detail(request, slug: str):
         "managers": list(selectors.managers_of(campaign)),
         "member_count": campaign.member_count,
         "join_form": JoinRequestForm(),
-        "scope_hints": campaign_token_scopes(campaign=campaign),
     }
     if viewer.may_see_members:
         context.update(_member_list(request, campaign, request.path))

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "mozilla_django_oidc",
     "accounts",
     "campaigns",
+    "tokens",
 ]
 
 MIDDLEWARE = [
@@ -278,7 +279,7 @@ GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS = envint("GATEHOUSE_LOGIN_REFRESH_LIFETIM
 # Reverse proxies whose X-Forwarded-For names the client (login rate limit, audit addresses).
 GATEHOUSE_TRUSTED_PROXIES = envlist("GATEHOUSE_TRUSTED_PROXIES")
 # Token inspection: issuers trusted besides the providers, and storage elements to check against
-# (JSON lists; formats in accounts/token_inspection.py).
+# (JSON lists; formats in tokens/inspect.py).
 GATEHOUSE_EXTRA_ISSUERS = os.getenv("GATEHOUSE_EXTRA_ISSUERS", "[]")
 GATEHOUSE_STORAGE_ELEMENTS = os.getenv("GATEHOUSE_STORAGE_ELEMENTS", "[]")
 
@@ -313,16 +314,16 @@ CELERY_BEAT_SCHEDULE["scim-sync"] = {
     "options": {"queue": GATEHOUSE_SCIM_QUEUE, "expires": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0},
 }
 
-# Token lifecycle (accounts/token_lifecycle.py): refresh before expiry, then clean up.
+# Token lifecycle (tokens/services.py): refresh before expiry, then clean up.
 GATEHOUSE_TOKEN_REFRESH_MINUTES = envint("GATEHOUSE_TOKEN_REFRESH_MINUTES", 5)
 GATEHOUSE_TOKEN_CLEANUP_MINUTES = envint("GATEHOUSE_TOKEN_CLEANUP_MINUTES", 5)
 CELERY_BEAT_SCHEDULE["token-refresh"] = {
-    "task": "accounts.tasks.tokens_refresh_due",
+    "task": "tokens.tasks.tokens_refresh_due",
     "schedule": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0,
     "options": {"expires": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0},
 }
 CELERY_BEAT_SCHEDULE["token-cleanup"] = {
-    "task": "accounts.tasks.tokens_cleanup_expired",
+    "task": "tokens.tasks.tokens_cleanup_expired",
     "schedule": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0,
     "options": {"expires": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0},
 }

@@ -7,7 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
-    path("tokens/", include("accounts.token_urls")),
+    path("tokens/", include("tokens.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("exports/", include("campaigns.exports.urls")),
     path("admin/", admin.site.urls),

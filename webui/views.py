@@ -8,8 +8,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.selectors import tokens_for_account
 from campaigns.selectors import memberships_for_account
+from tokens.selectors import tokens_for_account
 
 log = logging.getLogger(__name__)
 

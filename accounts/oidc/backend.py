@@ -4,7 +4,7 @@ What changes from the parent: the provider (endpoints, client id and secret) is 
 instead of read from global OIDC_* settings; the ID token is checked by `accounts.oidc.verify`;
 the userinfo `sub` must be the ID token's; accounts are found by the (issuer, sub) identity,
 never by email; unknown identities follow the provider's `unknown_users` policy; the tokens go
-to the Token table, never into the session.
+to the app that keeps them (accounts.signals), never into the session.
 """
 
 import logging
@@ -17,13 +17,14 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
 from accounts import services
+from accounts.http import client_ip
 from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider, ProviderUnavailable, discovery
-from accounts.models import Account, Identity, Token
+from accounts.models import Account, Identity
 from accounts.oidc import AGAIN, LoginRefused, RegistrationRequired, VerifiedLogin
 from accounts.oidc.verify import verify_jwt
 from accounts.selectors import identity_find
-from webui.http import client_ip
+from accounts.signals import login_tokens_received
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class CompletedLogin:
 
     provider: IdentityProvider
     identity: Identity
-    token: Token
+    token_id: int | None  # the row that keeps the login's tokens (see accounts.signals)
 
 
 class ProviderBackend(OIDCAuthenticationBackend):
@@ -98,14 +99,16 @@ class ProviderBackend(OIDCAuthenticationBackend):
             )
             refusal.account = account
             raise refusal
-        token = services.login_token_store(
+        kept = login_tokens_received.send(
+            sender=type(self),
             account=account,
             identity=self.identity,
             idp=provider.nickname,
             token_response=self.token_response,
             ip=client_ip(request),
         )
-        request.completed_login = CompletedLogin(provider, self.identity, token)
+        token_id = next((answer for _receiver, answer in kept if answer is not None), None)
+        request.completed_login = CompletedLogin(provider, self.identity, token_id)
         return account
 
     def get_token(self, payload):

@@ -21,8 +21,8 @@ from mozilla_django_oidc.utils import (
     generate_code_challenge,
 )
 
+from accounts.http import client_ip
 from accounts.idps import IdentityProvider, discovery
-from webui.http import client_ip
 
 STATES = "oidc_states"
 

@@ -18,13 +18,14 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 from mozilla_django_oidc.utils import absolutify
 
+from accounts.http import client_ip
 from accounts.idps import IdentityProvider, ProviderUnavailable, discovery, get_provider
-from accounts.models import Registration, Token
+from accounts.models import Registration
 from accounts.oidc import LoginRefused, RegistrationRequired, VerifiedLogin
 from accounts.oidc.flow import authorization_url, login_rate_exceeded, safe_next, take_state
 from accounts.selectors import registration_latest
 from accounts.services import audit_record
-from webui.http import client_ip
+from accounts.signals import logout_started
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def _login_complete(request, account, entry, next_url) -> HttpResponse:
     if not renewal:  # a silent refresh keeps the session (and its CSRF token)
         auth.login(request, account)
     request.session["oidc_provider"] = completed.provider.nickname
-    request.session["oidc_token_id"] = completed.token.pk
+    request.session["oidc_token_id"] = completed.token_id
     request.session["oidc_id_token_expiration"] = (
         time.time() + settings.GATEHOUSE_SESSION_RENEW_SECONDS
     )
@@ -232,11 +233,12 @@ def _end_session_url(request: HttpRequest) -> str | None:
         "client_id": provider.client_id,
         "post_logout_redirect_uri": absolutify(request, resolve_url(settings.LOGOUT_REDIRECT_URL)),
     }
-    token = Token.objects.filter(
-        pk=request.session.get("oidc_token_id"), account=request.user
-    ).first()
-    if token and token.id_token:
-        params["id_token_hint"] = token.id_token
+    hints = logout_started.send(
+        sender=None, account=request.user, token_id=request.session.get("oidc_token_id")
+    )
+    id_token = next((answer for _receiver, answer in hints if answer), "")
+    if id_token:
+        params["id_token_hint"] = id_token
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
 
 

@@ -21,8 +21,8 @@ from accounts.models import (
     Registration,
 )
 from accounts.scim.plan import SCIM_SOURCE, Plan
+from accounts.services import posix_ids_allocate
 from campaigns.models import Membership
-from campaigns.services import posix_ids_allocate
 
 BATCH = 5000
 

@@ -8,11 +8,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.http import client_ip
 from accounts.models import SyncRun
 from accounts.scim.sync import scim_providers
 from accounts.selectors import sync_runs_recent
 from accounts.services import audit_record
-from webui.http import client_ip
 
 
 def _require_admin(request) -> None:

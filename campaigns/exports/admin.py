@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
+from accounts.http import client_ip
 from campaigns.models import NodeToken
 from campaigns.services import node_token_create, node_token_revoke
-from webui.http import client_ip
 
 DETAIL_FIELDS = (
     "name",

@@ -9,11 +9,11 @@ from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 
 from accounts.crypto import token_hash
+from accounts.http import client_ip
 from campaigns.exports import FORMATS, ExportError, ExportReport, chunked, render
 from campaigns.exports.fingerprint import export_etag
 from campaigns.exports.selection import node_token_for_secret
 from campaigns.services import node_token_record_use
-from webui.http import client_ip
 
 log = logging.getLogger(__name__)
 

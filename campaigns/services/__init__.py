@@ -13,8 +13,6 @@ from campaigns.services.campaign import (
     campaign_update_details,
     campaign_update_embargo,
     data_paths_clean,
-    posix_id_allocate,
-    posix_ids_allocate,
 )
 from campaigns.services.membership import (
     manager_appoint,
@@ -63,6 +61,4 @@ __all__ = [
     "node_token_revoke",
     "memberships_expire",
     "membership_reminders_send",
-    "posix_id_allocate",
-    "posix_ids_allocate",
 ]

@@ -2,14 +2,13 @@
 
 import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.services import audit_record
-from campaigns.models import Campaign, Membership, PosixIdCounter
+from accounts.services import audit_record, posix_id_allocate
+from campaigns.models import Campaign, Membership
 from campaigns.services.rules import (
     RESERVED_SLUGS,
     Role,
@@ -23,48 +22,6 @@ from campaigns.services.rules import (
     require_pi_or_admin,
     save_clean,
 )
-
-
-def _posix_range(kind: str) -> tuple[int, int]:
-    if kind == "uid":
-        return settings.GATEHOUSE_UID_MIN, settings.GATEHOUSE_UID_MAX
-    if kind == "gid":
-        return settings.GATEHOUSE_GID_MIN, settings.GATEHOUSE_GID_MAX
-    raise ValueError(f"unknown POSIX id kind {kind!r}")
-
-
-@transaction.atomic
-def posix_id_allocate(*, kind: str) -> int:
-    """The next never-used uid or gid; the counter row lock serialises concurrent callers."""
-    low, high = _posix_range(kind)
-    PosixIdCounter.objects.get_or_create(kind=kind, defaults={"next_value": low})
-    counter = PosixIdCounter.objects.select_for_update().get(kind=kind)
-    value = max(counter.next_value, low)
-    if value > high:
-        raise ValidationError(
-            f"The {kind} range {low}-{high} is used up: raise GATEHOUSE_{kind.upper()}_MAX."
-        )
-    counter.next_value = value + 1
-    counter.save(update_fields=["next_value"])
-    return value
-
-
-@transaction.atomic
-def posix_ids_allocate(*, kind: str, count: int) -> range:
-    """`count` consecutive never-used uids or gids at once (bulk account creation by SCIM sync)."""
-    low, high = _posix_range(kind)
-    PosixIdCounter.objects.get_or_create(kind=kind, defaults={"next_value": low})
-    counter = PosixIdCounter.objects.select_for_update().get(kind=kind)
-    first = max(counter.next_value, low)
-    if first + count - 1 > high:
-        raise ValidationError(
-            f"The {kind} range {low}-{high} has fewer than {count} ids left: "
-            f"raise GATEHOUSE_{kind.upper()}_MAX."
-        )
-    counter.next_value = first + count
-    counter.save(update_fields=["next_value"])
-    return range(first, first + count)
-
 
 # --- campaigns --------------------------------------------------------------------------------
 

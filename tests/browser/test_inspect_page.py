@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from accounts.inspection.testing import LoopbackIssuer
+from tests.harness.jwks_server import LoopbackIssuer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -15,9 +15,9 @@ from accounts.models import (
     IdpGroupMembership,
     Registration,
     SyncRun,
-    Token,
 )
 from accounts.services import audit_record, identity_add
+from tokens.models import Token
 
 ACCESS = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtYWNjZXNzIn0.c2lnbmF0dXJl-access"
 REFRESH = "refresh-value-that-must-stay-secret"
@@ -61,7 +61,7 @@ def records(member):
 
 
 def _url(model, view, *args):
-    return reverse(f"admin:accounts_{model._meta.model_name}_{view}", args=args)
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
 MODELS = [Account, Identity, Token, AuditEvent, Registration, IdpGroup, SyncRun]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.inspection.testing import LoopbackIssuer
+from tests.harness.jwks_server import LoopbackIssuer
 
 ROOT = Path(__file__).resolve().parents[2]
 

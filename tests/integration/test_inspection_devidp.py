@@ -4,8 +4,8 @@ JWKS and the WLCG access tokens it issues."""
 import pytest
 import requests
 
-from accounts.inspection import JwksCache, Status, TrustedIssuer, inspect_token
 from tests.harness.idp import start_idp
+from tokens.inspection import JwksCache, Status, TrustedIssuer, inspect_token
 
 ROBOT = {
     "client_id": "robot",

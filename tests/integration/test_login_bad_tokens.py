@@ -14,8 +14,9 @@ from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
 from accounts.identities import oidc_identity
-from accounts.models import AuditEvent, Identity, Token
+from accounts.models import AuditEvent, Identity
 from accounts.services import identity_add
+from tokens.models import Token
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.identities import oidc_identity
-from accounts.models import Account, AuditEvent, Identity, Registration, Token
+from accounts.models import Account, AuditEvent, Identity, Registration
 from accounts.services import registration_approve
 from tests.conftest import IDP_USERS
 from tests.harness.idp import start_idp
 from tests.harness.idpsecrets import use_idpsecrets
+from tokens.models import Token
 
 ALICE = IDP_USERS["wlcg"][0]
 
@@ -92,7 +93,7 @@ def test_tokens_never_reach_the_cookie_or_the_session(client, idpsecrets, idp_wl
     for secret in (token.token, token.refresh_token, token.id_token):
         assert secret not in stored and secret not in cookies
     with connection.cursor() as cursor:
-        cursor.execute("SELECT token, refresh_token FROM accounts_token WHERE id = %s", [token.pk])
+        cursor.execute("SELECT token, refresh_token FROM tokens_token WHERE id = %s", [token.pk])
         at_rest = " ".join(cursor.fetchone())
     assert token.token not in at_rest and token.refresh_token not in at_rest
     assert token.token_hash == hashlib.sha256(token.token.encode()).hexdigest()

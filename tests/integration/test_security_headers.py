@@ -51,7 +51,7 @@ def test_a_token_detail_page_is_never_cached(client, member):
     from django.utils import timezone
 
     from accounts.crypto import token_hash
-    from accounts.models import Token
+    from tokens.models import Token
 
     token = Token.objects.create(
         account=member,

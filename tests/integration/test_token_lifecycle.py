@@ -15,12 +15,13 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import crypto, idps
-from accounts.models import AuditEvent, Token
+from accounts.models import AuditEvent
 from accounts.services import account_create
-from accounts.tasks import tokens_cleanup_expired
-from accounts.token_lifecycle import tokens_cleanup, tokens_refresh
 from tests.harness.idp import start_idp
 from tests.integration.test_devidp import USERS, WEB, sign_in
+from tokens.models import Token
+from tokens.services import tokens_cleanup, tokens_refresh
+from tokens.tasks import tokens_cleanup_expired
 
 pytestmark = pytest.mark.django_db
 SOON = timedelta(minutes=6)

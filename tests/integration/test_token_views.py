@@ -9,10 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.crypto import token_hash
-from accounts.inspection.testing import LoopbackIssuer
-from accounts.models import AuditEvent, Token
-from accounts.selectors import campaign_token_scopes
+from accounts.models import AuditEvent
 from campaigns.models import Campaign
+from tests.harness.jwks_server import LoopbackIssuer
+from tokens.models import Token
+from tokens.selectors import campaign_token_scopes
 
 pytestmark = pytest.mark.django_db
 
@@ -324,8 +325,8 @@ def test_error_reports_never_show_the_token(issuer, settings, monkeypatch):
     from django.test import RequestFactory
     from django.views.debug import SafeExceptionReporterFilter
 
-    from accounts import token_inspection
-    from accounts.inspection import validate
+    from tokens import inspect as token_inspection
+    from tokens.inspection import validate
 
     def fail(*args, **kwargs):
         raise RuntimeError("injected")

@@ -16,10 +16,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts.crypto import token_hash
-from accounts.models import Identity, Registration, Token
+from accounts.models import Identity, Registration
 from accounts.services import identity_add, registration_create
 from campaigns import services as campaign_services
 from campaigns.models import Membership
+from tokens.models import Token
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from webui.http import client_ip
+from accounts.http import client_ip
 
 PROXY = "10.0.0.2"
 

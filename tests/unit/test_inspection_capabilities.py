@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.inspection import (
+from tokens.inspection import (
     PathRejected,
     normalise_path,
     parse_capabilities,

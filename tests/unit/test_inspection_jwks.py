@@ -5,14 +5,14 @@ import time
 
 import pytest
 
-from accounts.inspection import (
+from tests.harness.jwks_server import LoopbackIssuer, rsa_key
+from tokens.inspection import (
     IssuerUnavailable,
     JwksCache,
     Status,
     TrustedIssuer,
     inspect_token,
 )
-from accounts.inspection.testing import LoopbackIssuer, rsa_key
 
 HOUR = 3600.0
 NOW = time.time()

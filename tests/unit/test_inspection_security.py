@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from accounts.inspection import JwksCache, Status, TrustedIssuer, inspect_token
-from accounts.inspection.testing import LoopbackIssuer, LoopbackJsonServer, public_jwk, rsa_key
+from tests.harness.jwks_server import LoopbackIssuer, LoopbackJsonServer, public_jwk, rsa_key
+from tokens.inspection import JwksCache, Status, TrustedIssuer, inspect_token
 
 NOW = time.time()
 STORAGE = "https://storage.example.org"

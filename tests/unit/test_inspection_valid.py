@@ -7,7 +7,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from accounts.inspection import (
+from tests.harness.jwks_server import LoopbackIssuer, ec_key, rsa_key
+from tokens.inspection import (
     KNOWN_CLAIMS,
     JwksCache,
     Status,
@@ -17,7 +18,6 @@ from accounts.inspection import (
     inspect_token,
     normalise_audience,
 )
-from accounts.inspection.testing import LoopbackIssuer, ec_key, rsa_key
 
 NOW = time.time()
 STORAGE = "https://storage.example.org"

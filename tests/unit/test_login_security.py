@@ -49,7 +49,7 @@ def reported_values(exc: BaseException) -> list[str]:
 def test_error_reports_of_a_failed_login_never_show_its_tokens(
     client, linked, rogue_idp, monkeypatch, settings
 ):
-    from accounts import services
+    from tokens import services
 
     store = services.login_token_store
     seen = {}
@@ -61,7 +61,7 @@ def test_error_reports_of_a_failed_login_never_show_its_tokens(
 
     # Fault injection: the database does not fail on its own here; crash after the tokens are in
     # hand, with them in the locals of every frame between the view and this one.
-    monkeypatch.setattr("accounts.oidc.backend.services.login_token_store", store_then_fail)
+    monkeypatch.setattr("tokens.receivers.services.login_token_store", store_then_fail)
     settings.DEBUG = False
     client.raise_request_exception = True
     with pytest.raises(RuntimeError) as crash:
@@ -74,8 +74,8 @@ def test_error_reports_of_a_failed_login_never_show_its_tokens(
 
 
 def test_error_reports_of_a_logout_never_show_the_id_token(client, linked, rogue_idp, monkeypatch):
-    from accounts.models import Token
     from accounts.oidc import views
+    from tokens.models import Token
 
     client.get("/oidc/callback/", start(client, rogue_idp))
     id_token = Token.objects.get().id_token

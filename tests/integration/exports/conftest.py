@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from accounts import idps
 from accounts.models import Account, Identity
-from accounts.services import account_create
+from accounts.services import account_create, posix_id_allocate
 from campaigns.models import Campaign, Membership
-from campaigns.services import node_token_create, posix_id_allocate
+from campaigns.services import node_token_create
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 IAM = "https://iam.example.org/"

@@ -18,14 +18,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.http import client_ip
 from accounts.idps import get_providers
-from accounts.inspection import explain_claim, explain_header
-from accounts.models import Token
-from accounts.selectors import token_for_viewer, token_state, tokens_for_account, tokens_for_admin
-from accounts.services import token_delete as token_delete_service
-from accounts.token_forms import InspectForm, TargetForm, TokenFilterForm
-from accounts.token_inspection import TokenReport, inspect
-from webui.http import client_ip
+from tokens.forms import InspectForm, TargetForm, TokenFilterForm
+from tokens.inspect import TokenReport, inspect
+from tokens.inspection import explain_claim, explain_header
+from tokens.models import Token
+from tokens.selectors import token_for_viewer, token_state, tokens_for_account, tokens_for_admin
+from tokens.services import token_delete as token_delete_service
 
 TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "auth_time"})
 

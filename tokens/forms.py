@@ -2,9 +2,9 @@
 
 from django import forms
 
-from accounts.inspection import MAX_TOKEN_CHARS, STORAGE_OPERATIONS
-from accounts.selectors import TokenState
-from accounts.token_inspection import target_choices
+from tokens.inspect import target_choices
+from tokens.inspection import MAX_TOKEN_CHARS, STORAGE_OPERATIONS
+from tokens.selectors import TokenState
 
 
 class NeverEchoedTextarea(forms.Textarea):

@@ -1,8 +1,5 @@
-"""Indexes the campaign pages need at 100k accounts and 500k memberships.
+"""Account indexes the campaign pages need at 100k accounts and 500k memberships.
 
-- Membership (campaign, state, valid_until, account): a campaign's current members are counted
-  from the index alone (it replaces the (campaign, state) index, a prefix of it). The account is
-  a key column, not INCLUDE, which SQLite (`make run`) does not have.
 - Account id WHERE status is not ACTIVE (partial): the few inactive accounts, for the anti-join
   in campaigns.selectors.current_member_count.
 - Account UPPER(name) trigram GIN (PostgreSQL, pg_trgm): "PI name contains ..." in the campaign
@@ -10,13 +7,11 @@
   extension since PostgreSQL 13, so the database owner may create it; where it cannot be
   created the index is skipped and the search still works, reading every account instead.
 
-The two account indexes live here, not in accounts' models, because the campaign queries are
-what need them; they are raw SQL and so unknown to the migration state (makemigrations stays
-quiet).
+Raw SQL because the trigram index exists only on PostgreSQL and only where pg_trgm can be
+created; SQLite (`make run`) skips it. Both are unknown to the migration state.
 """
 
-from django.conf import settings
-from django.db import DatabaseError, migrations, models, transaction
+from django.db import DatabaseError, migrations, transaction
 
 INACTIVE_INDEX = "account_inactive_id"
 TRIGRAM_INDEX = "account_name_upper_trgm"
@@ -46,23 +41,6 @@ def drop_account_indexes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("campaigns", "0001_initial"),
-        ("accounts", "0001_initial"),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("accounts", "0001_initial")]
 
-    operations = [
-        migrations.RemoveIndex(
-            model_name="membership",
-            name="campaigns_m_campaig_89a320_idx",
-        ),
-        migrations.AddIndex(
-            model_name="membership",
-            index=models.Index(
-                fields=["campaign", "state", "valid_until", "account"],
-                name="membership_campaign_current",
-            ),
-        ),
-        migrations.RunPython(create_account_indexes, drop_account_indexes),
-    ]
+    operations = [migrations.RunPython(create_account_indexes, drop_account_indexes)]

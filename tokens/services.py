@@ -1,4 +1,5 @@
-"""The token lifecycle Rucio's oauth-manager ran, done safely: refresh, then clean up.
+"""Writes for the tokens the portal holds: a login's tokens kept or deleted, and the token
+lifecycle that Rucio's oauth-manager ran, done safely: refresh, then clean up.
 
 Refresh: a token marked `refresh` whose access token expires before the next cycle is
 refreshed at its provider (refresh_token grant). The new access token becomes a new row that
@@ -18,15 +19,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import requests
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import crypto
+from accounts.crypto import token_hash
 from accounts.idps import ProviderUnavailable, discovery, get_provider
-from accounts.models import AuditEvent, Token
+from accounts.models import Account, AuditEvent, Identity
+from accounts.services import audit_record
+from tokens.models import Token
 
 log = logging.getLogger(__name__)
 
@@ -274,3 +280,77 @@ def _cleanup_portable(now: datetime, report: CleanupReport) -> CleanupReport:
     report.sessions = Session.objects.filter(expire_date__lt=now).delete()[0]
     report.batches = 1
     return report
+
+
+# A login's tokens ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def token_delete(*, token: Token, actor: Account, ip: str | None = None) -> None:
+    """Forget a token the portal holds (its owner deletes it, or an admin revokes it)."""
+    by_admin = actor.pk != token.account_id
+    audit_record(
+        action="token.revoke" if by_admin else "token.delete",
+        actor=actor,
+        account=token.account,
+        target=f"token:{token.token_hash[:12]}",
+        detail={"idp": token.idp, "expires_at": token.expires_at.isoformat()},
+        ip=ip,
+    )
+    token.delete()
+
+
+def _jwt_claims_unverified(token: str) -> dict:
+    # Only for bookkeeping (expiry, audience) of a token we just got from the token endpoint.
+    try:
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return {}
+
+
+@transaction.atomic
+def login_token_store(
+    *,
+    account: Account,
+    identity: Identity | None,
+    idp: str,
+    token_response: dict,
+    ip: str | None = None,
+) -> Token:
+    """Keep the tokens a login brought (encrypted at rest, the access token also hashed)."""
+    now = timezone.now()
+    access_token = token_response["access_token"]
+    claims = _jwt_claims_unverified(access_token)
+    if isinstance(token_response.get("expires_in"), int | float):
+        expires_at = now + timedelta(seconds=token_response["expires_in"])
+    elif isinstance(claims.get("exp"), int | float):
+        expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
+    else:
+        expires_at = now + timedelta(hours=1)  # RFC 6749 leaves it open; assume a short life
+    audience = claims.get("aud", "")
+    refresh_token = token_response.get("refresh_token") or ""
+    refresh_expires_in = token_response.get("refresh_expires_in")
+    token = Token(
+        account=account,
+        identity=identity,
+        idp=idp,
+        token_hash=token_hash(access_token),
+        token=access_token,
+        id_token=token_response.get("id_token", ""),
+        scope=token_response.get("scope") or claims.get("scope", ""),
+        audience=" ".join(audience) if isinstance(audience, list) else str(audience),
+        expires_at=expires_at,
+        refresh_token=refresh_token,
+        refresh=bool(refresh_token),
+        refresh_start=now if refresh_token else None,
+        refresh_lifetime=timedelta(hours=settings.GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS)
+        if refresh_token
+        else None,
+        refresh_expires_at=now + timedelta(seconds=refresh_expires_in)
+        if refresh_token and isinstance(refresh_expires_in, int) and refresh_expires_in > 0
+        else None,
+        ip=ip,
+    )
+    token.full_clean()
+    token.save()
+    return token

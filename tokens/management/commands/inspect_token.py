@@ -10,8 +10,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.inspection import MAX_TOKEN_CHARS, STORAGE_OPERATIONS
-from accounts.token_inspection import inspect
+from tokens.inspect import inspect
+from tokens.inspection import MAX_TOKEN_CHARS, STORAGE_OPERATIONS
 
 USAGE_ERROR = 2
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.token_lifecycle import CLEANUP_BATCH, tokens_cleanup
+from tokens.services import CLEANUP_BATCH, tokens_cleanup
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.idps import get_providers
-from accounts.inspection import (
+from tokens.inspection import (
     RUCIO_AUDIENCE,
     Capabilities,
     Inspection,

@@ -1,0 +1,22 @@
+"""tokens' answers to what accounts reports (see accounts.signals): each calls one service."""
+
+from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.signals import login_tokens_received, logout_started
+from tokens import selectors, services
+
+
+@receiver(login_tokens_received, dispatch_uid="tokens.keep_login_tokens")
+@sensitive_variables()  # error reports must not show the tokens
+def keep_login_tokens(sender, *, account, identity, idp, token_response, ip, **kwargs) -> int:
+    token = services.login_token_store(
+        account=account, identity=identity, idp=idp, token_response=token_response, ip=ip
+    )
+    return token.pk
+
+
+@receiver(logout_started, dispatch_uid="tokens.id_token_hint")
+@sensitive_variables()
+def id_token_hint(sender, *, account, token_id, **kwargs) -> str:
+    return selectors.login_id_token(account=account, token_id=token_id)
