@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-__all__ = ["DN", "DNError", "Attribute", "parse_dn", "dn_to_slash"]
+__all__ = ["DN", "DNError", "Attribute", "parse_dn", "dn_to_slash", "dn_for_storage"]
 
 
 class DNError(ValueError):
@@ -109,6 +109,10 @@ class DN:
     def __post_init__(self) -> None:
         if not self.rdns or not all(self.rdns):
             raise DNError("A distinguished name needs at least one attribute, such as CN=...")
+        # One order for the attributes of a multi-valued RDN, the one dCache and Rucio see, so
+        # "CN=a+UID=b" and "UID=b+CN=a" are one DN (and one stored identity).
+        if any(len(rdn) > 1 for rdn in self.rdns):
+            object.__setattr__(self, "rdns", tuple(_canl_order(rdn) for rdn in self.rdns))
 
     def __str__(self) -> str:
         return self.to_slash()
@@ -134,6 +138,13 @@ class DN:
         elif text[-1] in _INPUT_SPACE:  # parse_dn trims the input; keep the value's own space
             text = text[:-1] + "\\" + text[-1]
         return text
+
+    def to_storage(self) -> str:
+        """The DN as a dCache login carries it and Rucio compares it (see dn_for_storage)."""
+        return "".join(
+            "/" + "+".join(f"{_canl_label(a)}={_canl_value(a.value)}" for a in rdn)
+            for rdn in self.rdns
+        )
 
     def to_rfc2253(self) -> str:
         """RFC 2253 / RFC 4514 form, most-specific first: CN=Jane Doe,O=GermanGrid,C=DE."""
@@ -183,6 +194,115 @@ def parse_dn(text: str) -> DN:
 def dn_to_slash(text: str) -> str:
     """The canonical slash form of a DN given in either form (what Identity stores)."""
     return parse_dn(text).to_slash()
+
+
+def dn_for_storage(text: str) -> str:
+    """The DN in any accepted form as the storage side writes it: the exact string of canl-java's
+    ``OpensslNameUtils.convertFromRfc2253(name, true)``, which dCache puts in a login's DN and
+    Rucio's X.509 identities use (Apache's legacy "oneline" form).
+
+    canl's rules: RDNs least specific first; the attributes of a multi-valued RDN joined by '+'
+    in the reverse of their DER-sorted order; canl's attribute labels (EMAILADDRESS, sn, gn,
+    SERIALNUMBER, ...); values not escaped at all ('/', '+', ',' and '\\' stay bare); every UTF-8
+    byte >= 0x80 and every byte <= 0x1F written ``\\x`` plus upper-case hex without padding
+    (``\\xC3\\xA4`` for ä, ``\\x9`` for a tab, as canl's ``Integer.toHexString`` does).
+    """
+    return parse_dn(text).to_storage()
+
+
+# OID -> the label canl-java writes (JavaAndBCStyle's full label table, then canl's
+# NORMALIZED_LABELS); an OID not listed here is written dotted.
+_CANL_LABELS = {
+    "2.5.4.3": "CN",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.12": "T",
+    "2.5.4.9": "STREET",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "2.5.4.46": "dnQualifier",
+    "2.5.4.4": "sn",
+    "2.5.4.42": "gn",
+    "2.5.4.43": "INITIALS",
+    "2.5.4.44": "generationQualifier",
+    "1.2.840.113549.1.9.1": "EMAILADDRESS",
+    "0.9.2342.19200300.100.1.1": "UID",
+    "2.5.4.5": "SERIALNUMBER",
+    "1.2.840.113549.1.9.8": "unstructuredAddress",
+    "1.2.840.113549.1.9.2": "unstructuredName",
+    "2.5.4.45": "x500UniqueIdentifier",
+    "2.5.4.65": "Pseudonym",
+    "2.5.4.16": "PostalAddress",
+    "1.3.6.1.5.5.7.9.4": "CountryOfCitizenship",
+    "1.3.6.1.5.5.7.9.5": "CountryOfResidence",
+    "1.3.6.1.5.5.7.9.3": "Gender",
+    "1.3.6.1.5.5.7.9.2": "PlaceOfBirth",
+    "1.3.6.1.5.5.7.9.1": "DateOfBirth",
+    "2.5.4.17": "PostalCode",
+    "2.5.4.15": "BusinessCategory",
+    "2.5.4.20": "TelephoneNumber",
+    "2.5.4.41": "Name",
+}
+# The string type BouncyCastle gives a value it reads from text (BCStyle): it decides where an
+# attribute sorts among others of the same type and length in a multi-valued RDN.
+_IA5_STRING_OIDS = {"1.2.840.113549.1.9.1", "0.9.2342.19200300.100.1.25"}
+_PRINTABLE_STRING_OIDS = {"2.5.4.6", "2.5.4.5", "2.5.4.46", "2.5.4.20"}
+
+
+def _canl_label(attribute: Attribute) -> str:
+    return _CANL_LABELS.get(attribute.oid, attribute.oid)
+
+
+def _canl_value(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(
+        chr(byte) if 0x1F < byte < 0x80 else f"\\x{byte:X}" for byte in value.encode("utf-8")
+    )
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def _der_oid(dotted: str) -> bytes:
+    arcs = [int(arc) for arc in dotted.split(".")]
+    first = [40 * arcs[0] + arcs[1]] if len(arcs) > 1 else [arcs[0]]
+    body = bytearray()
+    for arc in first + arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body += bytes(reversed(chunk))
+    return b"\x06" + _der_length(len(body)) + bytes(body)
+
+
+def _der_attribute(attribute: Attribute) -> bytes:
+    """AttributeTypeAndValue as BouncyCastle encodes it after reading the DN as text."""
+    oid = attribute.oid
+    if oid in _IA5_STRING_OIDS or oid in _PRINTABLE_STRING_OIDS:
+        tag = 0x16 if oid in _IA5_STRING_OIDS else 0x13
+        # BouncyCastle keeps the low byte of each UTF-16 unit of these 8-bit string types.
+        units = attribute.value.encode("utf-16-be")
+        octets = bytes(units[i + 1] for i in range(0, len(units), 2))
+    else:
+        tag, octets = 0x0C, attribute.value.encode("utf-8", "surrogatepass")
+    body = _der_oid(oid) + bytes([tag]) + _der_length(len(octets)) + octets
+    return b"\x30" + _der_length(len(body)) + body
+
+
+def _canl_order(rdn: RDN) -> RDN:
+    """canl writes a multi-valued RDN's attributes in the reverse of the DER SET OF order."""
+    if len(rdn) < 2:
+        return rdn
+    return tuple(sorted(rdn, key=_der_attribute, reverse=True))
 
 
 def canonical_attribute_name(name: str) -> str:
@@ -300,28 +420,44 @@ class _Scanner:
             raise self.fail(f"expected '=' after {name}, found {found}")
         self.pos += 1
 
-    def read_escape(self, specials: str) -> str:
-        """After a backslash: one escaped special character, or a run of \\XX hex bytes."""
+    def hex_ahead(self, pos: int, slash: bool) -> int:
+        """Length of the hex escape body at pos (after a backslash): 2 for XX, 3 for xXX (slash
+        form, as OpenSSL, Apache and canl write bytes), 0 when there is none."""
+        if slash and self.text[pos : pos + 1] == "x":
+            return (
+                3
+                if all(c in _HEX for c in self.text[pos + 1 : pos + 3])
+                and len(self.text) >= pos + 3
+                else 0
+            )
+        return (
+            2
+            if len(self.text) >= pos + 2 and all(c in _HEX for c in self.text[pos : pos + 2])
+            else 0
+        )
+
+    def read_escape(self, specials: str, *, slash: bool = False) -> str:
+        """After a backslash: one escaped special character, or a run of \\XX (or, in slash
+        form, \\xXX) hex bytes."""
         start = self.pos - 1
         ch = self.peek()
-        if len(self.text) >= self.pos + 2 and all(
-            c in _HEX for c in self.text[self.pos : self.pos + 2]
-        ):
+        if size := self.hex_ahead(self.pos, slash):
             octets = bytearray()
             while True:
-                octets.append(int(self.text[self.pos : self.pos + 2], 16))
-                self.pos += 2
-                following = self.text[self.pos : self.pos + 3]
-                if not (len(following) == 3 and following[0] == "\\"):
+                octets.append(int(self.text[self.pos + size - 2 : self.pos + size], 16))
+                self.pos += size
+                if self.text[self.pos : self.pos + 1] != "\\":
                     break
-                if not all(c in _HEX for c in following[1:]):
+                size = self.hex_ahead(self.pos + 1, slash)
+                if not size:
                     break
                 self.pos += 1
             try:
                 return octets.decode("utf-8")
             except UnicodeDecodeError:
                 raise self.fail(
-                    "the hex escapes here are not valid UTF-8 (write é as \\C3\\A9)", start
+                    "the hex escapes here are not valid UTF-8 (write é as \\C3\\A9 or \\xC3\\xA9)",
+                    start,
                 ) from None
         if ch and ch in specials:
             self.pos += 1
@@ -424,7 +560,9 @@ class _Scanner:
                     raise self.fail("the DN ends with '/': remove it, or write \\/ for a slash")
                 self.pos += 1
                 chars.append(
-                    (self.read_escape(_SLASH_SPECIALS), True) if ch == "\\" else (ch, False)
+                    (self.read_escape(_SLASH_SPECIALS, slash=True), True)
+                    if ch == "\\"
+                    else (ch, False)
                 )
             current.append(self.finish_value(name, chars, start))
             separator = self.peek()

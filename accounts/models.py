@@ -1,15 +1,26 @@
-"""Who people are: accounts, their identities, the tokens the portal holds, and the audit log."""
+"""Who people are: accounts, identities, registrations, IdP groups, sync runs, the audit log."""
+
+import re
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-ACCOUNT_NAME_RE = r"^[a-z0-9_-]{1,25}$"
-account_name_validator = RegexValidator(
-    ACCOUNT_NAME_RE,
-    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_' (Rucio's account name rule).",
+# Rucio's account name rule, narrowed to portable POSIX user names: no leading '-' (passwd and
+# group readers take a "-name" line for a NIS exclusion, and grpck rejects such a member).
+ACCOUNT_NAME_RE = r"\A[a-z0-9_][a-z0-9_-]{0,24}\Z"
+ACCOUNT_NAME_RULE = (
+    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_' (Rucio's account name rule), "
+    "and do not start with '-' (it must also be a portable POSIX user name)."
 )
+account_name_validator = RegexValidator(ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE)
+_ACCOUNT_NAME = re.compile(ACCOUNT_NAME_RE)
+
+
+def account_name_is_valid(name: str) -> bool:
+    """Is this a valid account name today (accounts made under the older rule may not be)?"""
+    return _ACCOUNT_NAME.match(name) is not None
 
 
 class PosixIdCounter(models.Model):

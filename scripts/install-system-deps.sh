@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: PostgreSQL server, Redis server, Chromium. Installs only what is missing.
+# Debian packages the tests need: PostgreSQL server, Redis server, Chromium, OpenLDAP (slapd and
+# ldapadd, for the LDIF export) and shadow-utils (pwck/grpck, for the passwd and group exports). Installs only what is missing.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs npm)
+[ -x /usr/sbin/slapd ] || missing+=(slapd)
+command -v ldapadd >/dev/null || missing+=(ldap-utils)
+[ -x /usr/sbin/pwck ] || missing+=(passwd)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "Installing ${missing[*]} with apt-get"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -2,6 +2,12 @@
 
 Values that are not a SAFE-STRING (non-ASCII names, a leading space, colon or '<', a trailing
 space) are written base64 after `::`; every line is folded to at most 76 characters.
+
+Every value follows the syntax its attribute has in OpenLDAP's core, cosine, inetorgperson and
+nis schemas: `mail`, `gecos`, `homeDirectory`, `loginShell` and `memberUid` are IA5String
+(ASCII), `cn`, `sn`, `displayName` and `description` are non-empty DirectoryStrings. A value
+that cannot be written in its syntax (an internationalised e-mail address) is left out of its
+entry with a warning; the entry itself is always written.
 """
 
 import base64
@@ -11,8 +17,10 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+from accounts.models import account_name_is_valid
 from campaigns.exports.base import ExportError, ExportReport
 from campaigns.exports.posix import (
+    INVALID_NAME,
     campaign_members,
     checked_home_and_shell,
     gecos,
@@ -26,6 +34,8 @@ from campaigns.exports.selection import (
 )
 
 LINE_WIDTH = 76
+MAIL_MAX = 256  # mail is IA5String{256}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _attribute(name: str, value: str) -> str:
@@ -78,10 +88,24 @@ _PERSON_CLASSES = "objectClass: top\nobjectClass: inetOrgPerson\nobjectClass: po
 _GROUP_CLASSES = "objectClass: top\nobjectClass: posixGroup\n"
 
 
+def _directory_string(text: str) -> str:
+    """Text as a DirectoryString value: whitespace runs made one space, control characters
+    dropped (may be empty, which the caller then leaves out)."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
 def _person(
-    name: str, uid: int, display_name: str, email: str, *, people: str, home: str, shell: str
+    name: str,
+    uid: int,
+    display_name: str,
+    email: str,
+    *,
+    people: str,
+    home: str,
+    shell: str,
+    report: ExportReport,
 ) -> str:
-    display_name = " ".join(display_name.split())
+    display_name = _directory_string(display_name)
     full_name = display_name or name
     fields = [
         ("uid", name),
@@ -96,15 +120,19 @@ def _person(
         fields.append(("gecos", ascii_gecos))
     if display_name:
         fields.append(("displayName", display_name))
-    if email:
+    if email and email.isascii() and email.isprintable() and len(email) <= MAIL_MAX:
         fields.append(("mail", email))
+    elif email:
+        report.skip(
+            "mail left out of an entry: not an IA5String (non-ASCII characters or a line break)"
+        )
     dn = _attribute("dn", f"uid={name},{people}")
     return f"{dn}{_PERSON_CLASSES}{_attributes(fields)}\n"
 
 
 def _group(cn: str, gid: int, *, groups: str, description: str = "", members=()) -> str:
     fields = [("cn", cn), ("gidNumber", str(gid))]
-    if description := " ".join(description.split()):
+    if description := _directory_string(description):
         fields.append(("description", description))
     fields += [("memberUid", member) for member in members]
     dn = _attribute("dn", f"cn={cn},{groups}")
@@ -123,6 +151,12 @@ def _base_dn() -> str:
 def ldif_document(report: ExportReport) -> Iterator[str]:
     base = _base_dn()
     home, shell = checked_home_and_shell()
+    for setting, value in (("GATEHOUSE_EXPORT_HOME", home), ("GATEHOUSE_EXPORT_SHELL", shell)):
+        if not value.isascii():
+            raise ExportError(
+                f"{setting} {value!r} is not ASCII, but homeDirectory and loginShell are "
+                "IA5Strings in LDAP: use an ASCII path."
+            )
     return _ldif_lines(report, base, home, shell)
 
 
@@ -138,11 +172,24 @@ def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Itera
     accounts: list[tuple[str, int]] = []
     with snapshot():
         for name, uid, display_name, email in account_rows():
-            yield _person(name, uid, display_name, email, people=people, home=home, shell=shell)
+            if not account_name_is_valid(name):
+                report.skip(INVALID_NAME)
+                continue
+            yield _person(
+                name,
+                uid,
+                display_name,
+                email,
+                people=people,
+                home=home,
+                shell=shell,
+                report=report,
+            )
             if private:
                 accounts.append((name, uid))
         campaigns = campaign_rows()
-        for slug, gid, title, members in campaign_members(campaigns, member_rows_by_campaign()):
+        rows = campaign_members(campaigns, member_rows_by_campaign(), report)
+        for slug, gid, title, members in rows:
             yield _group(slug, gid, groups=groups, description=title, members=members)
         for name, uid in private_groups(campaigns, report, accounts) if private else ():
             yield _group(name, uid, groups=groups)

@@ -55,6 +55,30 @@ def identity_rows() -> Iterator[tuple[str, str, str, int]]:
     )
 
 
+def oidc_identity_rows_with_at() -> Iterator[tuple[str, str]]:
+    """(identity, account name) of exported accounts' OIDC identities whose text holds an `@`
+    before the issuer: the only subjects dCache's legacy multimap rule can confuse."""
+    return (
+        Identity.objects.filter(
+            _exported("account__"), type=Identity.Type.OIDC, identity__regex=r"^SUB=[^@]*@.*, ISS="
+        )
+        .order_by(binary("account__name"), binary("identity"))
+        .values_list("identity", "account__name")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+
+
+def oidc_identity_rows_named(identities: list[str]) -> list[tuple[str, str]]:
+    """(identity, account name) of exported accounts' OIDC identities among these strings."""
+    if not identities:
+        return []
+    return list(
+        Identity.objects.filter(
+            _exported("account__"), type=Identity.Type.OIDC, identity__in=identities
+        ).values_list("identity", "account__name")
+    )
+
+
 def account_rows() -> Iterator[tuple[str, int, str, str]]:
     """(name, uid, display name, email) of exported accounts, by name."""
     return (

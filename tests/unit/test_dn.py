@@ -140,7 +140,14 @@ EXAMPLES = [
     ("CN=José Müller,O=GermanGrid,C=DE", "/C=DE/O=GermanGrid/CN=José Müller"),
     (r"CN=Doe\, Jane,O=Grid\+Ka,C=DE", "/C=DE/O=Grid+Ka/CN=Doe, Jane"),
     ('CN="Doe, Jane",O=GermanGrid,C=DE', "/C=DE/O=GermanGrid/CN=Doe, Jane"),
-    ("CN=Jane Doe+UID=jdoe,O=GermanGrid,C=DE", "/C=DE/O=GermanGrid/CN=Jane Doe+UID=jdoe"),
+    # a multi-valued RDN in canl's order (reverse DER order), whichever order it came in
+    ("CN=Jane Doe+UID=jdoe,O=GermanGrid,C=DE", "/C=DE/O=GermanGrid/UID=jdoe+CN=Jane Doe"),
+    ("UID=jdoe+CN=Jane Doe,O=GermanGrid,C=DE", "/C=DE/O=GermanGrid/UID=jdoe+CN=Jane Doe"),
+    # OpenSSL/Apache/canl "oneline" form: UTF-8 bytes as \xHH
+    (
+        r"/C=DE/O=Universit\xC3\xA4t Hamburg/CN=J\xC3\xBCrgen",
+        "/C=DE/O=Universität Hamburg/CN=Jürgen",
+    ),
     (r"CN=a\=b\;c\<d\>e\"f\\g,C=DE", '/C=DE/CN=a=b;c<d>e"f\\\\g'),
     ("CN=#0C084A616E6520446F65,C=DE", "/C=DE/CN=Jane Doe"),  # DER UTF8String
     (
@@ -191,7 +198,7 @@ def test_a_certificate_subject_converts_both_ways():
         ]
     )
     dn = DN.from_x509_name(name)
-    assert dn.to_slash() == "/C=DE/CN=Jane Doe+UID=jdoe"
+    assert dn.to_slash() == "/C=DE/UID=jdoe+CN=Jane Doe"
     assert dn.to_x509_name() == name
 
 

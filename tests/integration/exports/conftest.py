@@ -74,6 +74,10 @@ class ExportData:
     camp_a: Campaign
     camp_b: Campaign
     archived: Campaign
+    alee: Account | None = None
+    lead: Account | None = None
+    juergen: Account | None = None
+    pat: Account | None = None
 
     def membership(self, account: Account, campaign: Campaign) -> Membership:
         return Membership.objects.get(
@@ -141,7 +145,40 @@ def export_data(db, export_settings) -> ExportData:
     _member(jdoe, camp_b, state=Membership.State.REVOKED)
     _member(mueller, camp_b, state=Membership.State.REQUESTED)
     _member(jdoe, archived)
-    return ExportData(jdoe, asmith, mueller, boneil, suspended, lapsed, camp_a, camp_b, archived)
+
+    # The cases dCache, slapd and shadow-utils once read differently from Gatehouse (issue 10).
+    alee = account_create(name="alee", email="alee@example.org", display_name="Ann Lee")
+    # A multi-valued RDN (canl writes UID before CN) and a value holding a real backslash.
+    _identity(alee, Identity.Type.X509, "/C=DE/O=Example/UID=alee+CN=Ann Lee")
+    _identity(alee, Identity.Type.X509, "/C=DE/O=Example/CN=Ann\\\\Lee")
+    # Rucio allowed a leading '-'; an account made then is left out of passwd, group and LDIF.
+    lead = Account.objects.create(
+        name="-lead", display_name="Lead Dash", uid=posix_id_allocate(kind="uid")
+    )
+    _identity(lead, Identity.Type.OIDC, f"SUB=lead-0001, ISS={IAM}")
+    juergen = account_create(
+        name="juergen", email="juergen@müller.example", display_name="Jürgen Ä. Weiß"
+    )
+    pat = account_create(name="pat", display_name="Pat Example")
+    _identity(pat, Identity.Type.OIDC, f"SUB=pat@iam, ISS={CERN}")
+    _member(lead, camp_a)
+    _member(juergen, camp_b)
+    _member(alee, camp_b)
+    return ExportData(
+        jdoe,
+        asmith,
+        mueller,
+        boneil,
+        suspended,
+        lapsed,
+        camp_a,
+        camp_b,
+        archived,
+        alee=alee,
+        lead=lead,
+        juergen=juergen,
+        pat=pat,
+    )
 
 
 @pytest.fixture
