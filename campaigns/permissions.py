@@ -163,6 +163,27 @@ def permission_plan(
     return _plan_rows(modes, campaign, timezone.localdate() if today is None else today, report)
 
 
+def campaign_permission_plan(
+    campaign: Campaign, *, today: datetime.date | None = None
+) -> list[PathPlan]:
+    """permission_plan() for one campaign already loaded with its PI (the campaign page): the
+    same rule, without reading the campaign again."""
+    modes = plan_modes()
+    pi = campaign.pi
+    row = (
+        campaign.pk,
+        campaign.slug,
+        campaign.gid,
+        campaign.status,
+        campaign.embargo_until,
+        campaign.data_paths,
+        pi.name,
+        pi.uid,
+    )
+    today = timezone.localdate() if today is None else today
+    return _plans([row], modes, today, None, only=[campaign.pk])
+
+
 def _plan_rows(
     modes: PlanModes, slug: str | None, today: datetime.date, report: PlanReport | None
 ) -> Iterator[PathPlan]:
@@ -174,7 +195,20 @@ def _plan_rows(
             "pk", "slug", "gid", "status", "embargo_until", "data_paths", "pi__name", "pi__uid"
         )
     )
-    writers = _writers([r[0] for r in rows] if slug else None) if modes.upload_write else {}
+    yield from _plans(rows, modes, today, report, only=[r[0] for r in rows] if slug else None)
+
+
+def _plans(
+    rows: list[tuple],
+    modes: PlanModes,
+    today: datetime.date,
+    report: PlanReport | None,
+    *,
+    only: list[int] | None,
+) -> list[PathPlan]:
+    """The rule itself, on (pk, slug, gid, status, embargo_until, data_paths, PI name, PI uid)
+    rows; sorted by path."""
+    writers = _writers(only) if modes.upload_write else {}
     plans = []
     for pk, slug_, gid, status, embargo_until, data_paths, pi_name, pi_uid in rows:
         if not GROUP_NAME_RE.fullmatch(slug_):
@@ -218,4 +252,4 @@ def _plan_rows(
                 )
             )
     plans.sort(key=lambda p: (p.path, p.campaign))
-    yield from plans
+    return plans

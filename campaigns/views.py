@@ -25,7 +25,7 @@ from campaigns.forms import (
     WhoCanReadForm,
 )
 from campaigns.models import Campaign, Membership
-from campaigns.permissions import PlanSettingsError, permission_plan
+from campaigns.permissions import PlanSettingsError, campaign_permission_plan
 from campaigns.selectors import Viewer
 
 MANAGE = "campaigns/manage.html"
@@ -148,7 +148,7 @@ def campaign_detail(request, slug: str):
 def _storage_plan(campaign: Campaign) -> dict:
     """The permission plan's lines for the campaign's paths, or why there are none."""
     try:
-        plan = list(permission_plan(campaign=campaign.slug))
+        plan = campaign_permission_plan(campaign)
     except PlanSettingsError:
         return {"plan": [], "plan_error": True}
     return {"plan": plan, "plan_error": False}

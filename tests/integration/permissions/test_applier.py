@@ -10,11 +10,14 @@ import io
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from campaigns import services
+from campaigns.services import node_token_create
 from tests.integration.permissions.conftest import (
     APPLIER,
     IS_ROOT,
@@ -240,3 +243,39 @@ def test_incremental_runs_walk_only_changed_campaigns(node, embargoed, admin, pi
     full = node.apply("--apply")  # a full run repairs the drift
     assert changed(full) == 1
     assert mode(other / "calibrated" / "frame-0.fits") == 0o644
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fetches_the_plan_over_http_with_a_node_token_and_skips_a_304(
+    node, embargoed, live_server, tmp_path, pi
+):
+    secret = node_token_create(name="nfs-1")[1]
+    token_file = tmp_path / "node-token.header"
+    token_file.write_text(f"Authorization: Bearer {secret}\n")
+    token_file.chmod(0o600)
+    url = f"{live_server.url}/exports/permissions"
+    common = ["--url", url, "--token-file", str(token_file), "--root", str(node.root)]
+    state = ["--incremental", "--state-dir", str(node.state_dir)]
+
+    def run(*extra):
+        return subprocess.run(
+            [sys.executable, str(APPLIER), *common, *extra],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    if not IS_ROOT:
+        pytest.skip("not root: the plan from the portal gives files to other uids")
+    first = run("--apply", *state)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert changed(first) == 10
+    assert (node.state_dir / "permissions.etag").read_text().startswith('"')
+    assert_tree(
+        node.root / "nightsky", file_mode=0o640, dir_mode=0o2750, uid=pi.uid, gid=embargoed.gid
+    )
+    again = run("--apply", *state)
+    assert "plan unchanged since the last run (ETag): nothing to do" in again.stdout
+
+    token_file.write_text("Authorization: Bearer ghn_wrong\n")
+    refused = run("--apply")
+    assert refused.returncode == 2
+    assert "answered 401" in refused.stdout
