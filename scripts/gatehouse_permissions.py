@@ -42,6 +42,11 @@ STATES = {"embargo", "public", "archived"}
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "leave unchanged" to chown
 DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 FILE_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+O_PATH = (
+    getattr(os, "O_PATH", 0) | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    if hasattr(os, "O_PATH")
+    else 0
+)
 ETAG_FILE = "permissions.etag"
 STATE_FILE = "permissions.state"
 
@@ -300,22 +305,30 @@ class Applier:
         self.stats.checked += 1
         if not self._differs(st, entry.uid, entry.gid, entry.dir_mode):
             return
-        self._report(path, st, entry.uid, entry.gid, entry.dir_mode)
         if self.apply:
             try:
                 self._fix(fd, st, entry.uid, entry.gid, entry.dir_mode)
             except OSError as exc:
                 self._failed(path, exc)
+                return
+        self._report(path, st, entry.uid, entry.gid, entry.dir_mode)
 
     def _file(self, dir_fd: int, name: str, path: str, st: os.stat_result, entry: Entry) -> None:
         self.stats.checked += 1
         if not self._differs(st, entry.uid, entry.gid, entry.file_mode):
             return
-        self._report(path, st, entry.uid, entry.gid, entry.file_mode)
         if not self.apply:
+            self._report(path, st, entry.uid, entry.gid, entry.file_mode)
             return
+        by_path = False
         try:
-            fd = os.open(name, FILE_OPEN, dir_fd=dir_fd)
+            try:
+                fd = os.open(name, FILE_OPEN, dir_fd=dir_fd)
+            except PermissionError:
+                if not O_PATH:
+                    raise
+                # Not root and no read permission (a 0000 file we own): a path-only descriptor.
+                fd, by_path = os.open(name, O_PATH, dir_fd=dir_fd), True
         except FileNotFoundError:
             self.stats.vanished += 1
             return
@@ -330,11 +343,20 @@ class Applier:
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
                 self.stats.vanished += 1  # replaced between the listing and the open
                 return
-            self._fix(fd, now, entry.uid, entry.gid, entry.file_mode)
+            if by_path:
+                # /proc/self/fd/N names this very inode, a regular file: nothing to follow.
+                target = f"/proc/self/fd/{fd}"
+                if now.st_uid != entry.uid or now.st_gid != entry.gid:
+                    os.chown(target, entry.uid, entry.gid)
+                os.chmod(target, entry.file_mode)
+            else:
+                self._fix(fd, now, entry.uid, entry.gid, entry.file_mode)
         except OSError as exc:
             self._failed(path, exc)
+            return
         finally:
             os.close(fd)
+        self._report(path, st, entry.uid, entry.gid, entry.file_mode)
 
     @staticmethod
     def _differs(st: os.stat_result, uid: int, gid: int, mode: int) -> bool:
