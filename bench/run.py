@@ -18,7 +18,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-ORDER = ["inspection", "pages", "exports", "scim", "cleanup"]  # read-only first, destructive last
+# read-only first, destructive last
+ORDER = ["inspection", "pages", "exports", "permissions", "scim", "cleanup"]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 

@@ -16,3 +16,8 @@ def memberships_expire() -> int:
 @shared_task(**RETRY)
 def membership_reminders_send() -> int:
     return services.membership_reminders_send()
+
+
+@shared_task(**RETRY)
+def embargoes_lift() -> int:
+    return services.embargoes_lift()

@@ -24,6 +24,7 @@ from campaigns.forms import (
     WhoCanReadForm,
 )
 from campaigns.models import Campaign, Membership
+from campaigns.permissions import PlanSettingsError, campaign_permission_plan
 from campaigns.selectors import Viewer
 
 MANAGE = "campaigns/manage.html"
@@ -135,10 +136,20 @@ def campaign_detail(request, slug: str):
         "managers": list(selectors.managers_of(campaign)),
         "member_count": campaign.member_count,
         "join_form": JoinRequestForm(),
+        **_storage_plan(campaign),
     }
     if viewer.may_see_members:
         context.update(_member_list(request, campaign, request.path))
     return render(request, "campaigns/detail.html", context)
+
+
+def _storage_plan(campaign: Campaign) -> dict:
+    """The permission plan's lines for the campaign's paths, or why there are none."""
+    try:
+        plan = campaign_permission_plan(campaign)
+    except PlanSettingsError:
+        return {"plan": [], "plan_error": True}
+    return {"plan": plan, "plan_error": False}
 
 
 @require_GET

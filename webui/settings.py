@@ -259,6 +259,11 @@ CELERY_BEAT_SCHEDULE["campaigns-membership-reminders"] = {
     "task": "campaigns.tasks.membership_reminders_send",
     "schedule": crontab(minute=15, hour=envint("GATEHOUSE_REMINDER_HOUR", 8)),
 }
+# An embargo ends at local midnight: announced (audit, mail) within the hour.
+CELERY_BEAT_SCHEDULE["campaigns-embargoes-lift"] = {
+    "task": "campaigns.tasks.embargoes_lift",
+    "schedule": crontab(minute=7),
+}
 
 # Identity providers (Rucio-format idpsecrets.json) and Rucio's [oidc] knobs.
 GATEHOUSE_IDPSECRETS = os.getenv(
@@ -341,6 +346,24 @@ GATEHOUSE_EXPORT_PRIVATE_GROUPS = envbool("GATEHOUSE_EXPORT_PRIVATE_GROUPS", "Tr
 GATEHOUSE_EXPORT_MAX_DROP = float(os.getenv("GATEHOUSE_EXPORT_MAX_DROP", "0.2"))
 GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS = envint("GATEHOUSE_EXPORT_ETAG_CACHE_SECONDS", 10)
 GATEHOUSE_LDAP_BASE_DN = os.getenv("GATEHOUSE_LDAP_BASE_DN", "dc=gatehouse,dc=example")
+
+# The permission plan (exports/permissions): owner, group and modes of each campaign data path,
+# octal. Under embargo the group reads and others do not; setgid directories so new files
+# inherit the campaign's group. An archived campaign keeps these minus group write.
+GATEHOUSE_PERMISSIONS_EMBARGO_FILE_MODE = int(
+    os.getenv("GATEHOUSE_PERMISSIONS_EMBARGO_FILE_MODE", "0640"), 8
+)
+GATEHOUSE_PERMISSIONS_EMBARGO_DIR_MODE = int(
+    os.getenv("GATEHOUSE_PERMISSIONS_EMBARGO_DIR_MODE", "2750"), 8
+)
+GATEHOUSE_PERMISSIONS_PUBLIC_FILE_MODE = int(
+    os.getenv("GATEHOUSE_PERMISSIONS_PUBLIC_FILE_MODE", "0644"), 8
+)
+GATEHOUSE_PERMISSIONS_PUBLIC_DIR_MODE = int(
+    os.getenv("GATEHOUSE_PERMISSIONS_PUBLIC_DIR_MODE", "2755"), 8
+)
+# Name the PI and current managers as uploaders (the `writers` field) for the ingest service.
+GATEHOUSE_PERMISSIONS_UPLOAD_WRITE = envbool("GATEHOUSE_PERMISSIONS_UPLOAD_WRITE")
 
 # X.509 client certificates arrive from a trusted reverse proxy only. In production none is
 # trusted until named: the site's own TLS proxy on 127.0.0.1 passes on headers clients send.

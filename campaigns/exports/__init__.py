@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from campaigns.exports.base import ExportError, ExportReport, chunked
 from campaigns.exports.ldif import ldif_document
 from campaigns.exports.multimap import multimap_campaigns, multimap_ids
+from campaigns.exports.permissions import permissions
 from campaigns.exports.posix import group, passwd
 
 FORMATS: dict[str, Callable[[ExportReport], Iterator[str]]] = {
@@ -18,17 +19,27 @@ FORMATS: dict[str, Callable[[ExportReport], Iterator[str]]] = {
     "group": group,
     "passwd": passwd,
     "ldif": ldif_document,
+    "permissions": permissions,
 }
+# Formats that can be narrowed to one campaign (`?campaign=<slug>`, `--campaign`).
+BY_CAMPAIGN = {"permissions"}
 
 
-def render(format_name: str, report: ExportReport) -> Iterator[str]:
+def render(format_name: str, report: ExportReport, *, campaign: str | None = None) -> Iterator[str]:
     """The lines of one export; raises ExportError for an unknown format or bad settings."""
     exporter = FORMATS.get(format_name)
     if exporter is None:
         raise ExportError(
             f"There is no export format {format_name!r}: use one of {', '.join(FORMATS)}."
         )
-    return exporter(report)
+    if campaign is None:
+        return exporter(report)
+    if format_name not in BY_CAMPAIGN:
+        raise ExportError(
+            f"The {format_name} export cannot be narrowed to one campaign: only "
+            f"{', '.join(sorted(BY_CAMPAIGN))} can."
+        )
+    return exporter(report, campaign=campaign)
 
 
-__all__ = ["FORMATS", "ExportError", "ExportReport", "chunked", "render"]
+__all__ = ["BY_CAMPAIGN", "FORMATS", "ExportError", "ExportReport", "chunked", "render"]

@@ -57,15 +57,21 @@ def _settings_version() -> str:
             settings.GATEHOUSE_EXPORT_PRIVATE_GROUPS,
             settings.GATEHOUSE_LDAP_BASE_DN,
             providers,
+            settings.GATEHOUSE_PERMISSIONS_EMBARGO_FILE_MODE,
+            settings.GATEHOUSE_PERMISSIONS_EMBARGO_DIR_MODE,
+            settings.GATEHOUSE_PERMISSIONS_PUBLIC_FILE_MODE,
+            settings.GATEHOUSE_PERMISSIONS_PUBLIC_DIR_MODE,
+            settings.GATEHOUSE_PERMISSIONS_UPLOAD_WRITE,
         )
     )
 
 
-def export_etag(format_name: str) -> str:
-    """A strong ETag (quoted) for the export in this format as it would be rendered now."""
+def export_etag(format_name: str, *, campaign: str | None = None) -> str:
+    """A strong ETag (quoted) for the export in this format (narrowed to one campaign, if
+    given) as it would be rendered now."""
     parts = (
         EXPORT_VERSION,
-        format_name,
+        format_name if campaign is None else f"{format_name}?campaign={campaign}",
         timezone.localdate().isoformat(),
         _settings_version(),
         data_version(),

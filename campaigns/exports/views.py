@@ -1,6 +1,7 @@
 """`/exports/<format>` for the storage nodes: node-token auth, ETag/304, streamed body."""
 
 import logging
+import re
 from collections.abc import Iterator
 from functools import wraps
 
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.crypto import token_hash
 from accounts.http import client_ip
-from campaigns.exports import FORMATS, ExportError, ExportReport, chunked, render
+from campaigns.exports import BY_CAMPAIGN, FORMATS, ExportError, ExportReport, chunked, render
 from campaigns.exports.fingerprint import export_etag
 from campaigns.exports.selection import node_token_for_secret
 from campaigns.services import node_token_record_use
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; charset=utf-8"
 MAX_TOKEN_LENGTH = 256
+CAMPAIGN_PARAM_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def _unauthorized(message: str, *, error: str = "") -> HttpResponse:
@@ -78,7 +80,16 @@ def _logged(blocks: Iterator[bytes], report: ExportReport, label: str) -> Iterat
 def export_file(request, format_name: str):
     if format_name not in FORMATS:
         raise Http404(f"There is no export format {format_name!r}.")
-    etag = export_etag(format_name)
+    campaign = request.GET.get("campaign")
+    if campaign is not None and (
+        format_name not in BY_CAMPAIGN or not CAMPAIGN_PARAM_RE.fullmatch(campaign)
+    ):
+        return HttpResponse(
+            "Only the permissions export takes ?campaign=, and it must be a campaign's name.\n",
+            status=400,
+            content_type=CONTENT_TYPE,
+        )
+    etag = export_etag(format_name, campaign=campaign)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _etag_matches(request, etag):
         return HttpResponseNotModified(headers=headers)
@@ -86,7 +97,7 @@ def export_file(request, format_name: str):
         return HttpResponse(content_type=CONTENT_TYPE, headers=headers)
     report = ExportReport()
     try:
-        lines = render(format_name, report)
+        lines = render(format_name, report, campaign=campaign)
     except ExportError as exc:
         log.error("export %s refused: %s", format_name, exc)
         return HttpResponse(

@@ -4,7 +4,11 @@
 Authority is checked in the services as well as in the views, so no caller can skip it.
 """
 
-from campaigns.services.background import membership_reminders_send, memberships_expire
+from campaigns.services.background import (
+    embargoes_lift,
+    membership_reminders_send,
+    memberships_expire,
+)
 from campaigns.services.campaign import (
     campaign_archive,
     campaign_create,
@@ -46,6 +50,7 @@ __all__ = [
     "campaign_update_details",
     "campaign_update_embargo",
     "data_paths_clean",
+    "embargoes_lift",
     "manager_appoint",
     "manager_remove",
     "membership_add",

@@ -1,4 +1,4 @@
-"""Background work (beat tasks): expiry and end-of-membership reminders."""
+"""Background work (beat tasks): expiry, end-of-membership reminders, embargoes ending."""
 
 import datetime
 import logging
@@ -6,13 +6,16 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, AuditEvent
+from accounts.services import audit_record
 from campaigns import notifications
-from campaigns.models import Membership
+from campaigns.models import Campaign, Membership
 from campaigns.services.rules import (
+    EMBARGO_LIFT_LOOKBACK_DAYS,
     REMINDER_DAYS,
     State,
     audit_membership,
+    lock_campaign,
 )
 
 log = logging.getLogger(__name__)
@@ -79,3 +82,46 @@ def membership_reminders_send(*, today: datetime.date | None = None) -> int:
                 sent += 1
             log.info("membership reminder %s sent for membership %s", kind, pk)
     return sent
+
+
+EMBARGO_LIFT = "campaign.embargo_lift"
+
+
+def embargoes_lift(*, today: datetime.date | None = None) -> int:
+    """Announce each embargo that has ended (on its day, or up to EMBARGO_LIFT_LOOKBACK_DAYS
+    later if the beat was down): an audit event "embargo lifted" and a mail to the PI and the
+    current members. Once per campaign and embargo date. Returns how many were announced.
+
+    Nothing here opens the data: the permission plan reads the date itself, and the export's
+    ETag holds today's date. The campaign's `updated` is touched so every export's data
+    version moves with the announcement too.
+    """
+    today = today or timezone.localdate()
+    window = {
+        "embargo_until__lte": today,
+        "embargo_until__gt": today - datetime.timedelta(days=EMBARGO_LIFT_LOOKBACK_DAYS),
+    }
+    lifted = 0
+    for campaign in Campaign.objects.filter(**window).only("pk"):
+        with transaction.atomic():
+            # The row lock serialises two workers; the second then sees the first's event.
+            campaign = lock_campaign(campaign)
+            if not Campaign.objects.filter(pk=campaign.pk, **window).exists():
+                continue  # the embargo was moved meanwhile
+            day = campaign.embargo_until.isoformat()
+            target = f"campaign:{campaign.slug}"
+            if AuditEvent.objects.filter(
+                action=EMBARGO_LIFT, target=target, detail__embargo_until=day
+            ).exists():
+                continue
+            audit_record(
+                action=EMBARGO_LIFT,
+                target=target,
+                comment="embargo lifted",
+                detail={"embargo_until": day, "paths": list(campaign.data_paths)},
+            )
+            campaign.save(update_fields=["updated"])
+            notifications.embargo_lifted(campaign)
+            lifted += 1
+        log.info("embargo of campaign %s lifted (%s)", campaign.slug, day)
+    return lifted

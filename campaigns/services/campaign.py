@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services import audit_record, posix_id_allocate
+from campaigns import notifications
 from campaigns.models import Campaign, Membership
 from campaigns.services.rules import (
     RESERVED_SLUGS,
@@ -151,6 +152,20 @@ def campaign_set_pi(
         comment=comment,
         detail={"from": old_pi.name, "to": pi.name},
     )
+    # The PI owns the campaign's data on disk (campaigns.permissions): the files change owner.
+    audit_record(
+        action="campaign.owner_change",
+        actor=actor,
+        account=pi,
+        target=f"campaign:{campaign.slug}",
+        comment="owner changed",
+        detail={
+            "paths": list(campaign.data_paths),
+            "from": {"name": old_pi.name, "uid": old_pi.uid},
+            "to": {"name": pi.name, "uid": pi.uid},
+        },
+    )
+    notifications.owner_changed(campaign, old_pi=old_pi)
     return campaign
 
 

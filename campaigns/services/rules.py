@@ -28,6 +28,8 @@ VERB = {
 }
 
 REMINDER_DAYS = {"14d": 14, "1d": 1}
+# An embargo that ended longer ago than this is not announced any more (beat down for a week).
+EMBARGO_LIFT_LOOKBACK_DAYS = 7
 # Campaign pages live at /campaigns/<slug>/: these slugs would hide other pages.
 RESERVED_SLUGS = frozenset({"mine", "who-can-read"})
 

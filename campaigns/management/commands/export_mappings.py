@@ -1,4 +1,5 @@
-"""Write one export (multimap, group, passwd, LDIF) to stdout or, atomically, to a file."""
+"""Write one export (multimap, group, passwd, LDIF, permissions) to stdout or, atomically, to a
+file."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -40,15 +41,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Replace the file however much it removes."
         )
+        parser.add_argument(
+            "--campaign",
+            help="Only this campaign's paths (slug; the permissions format only).",
+        )
 
-    def handle(self, *args, format_name, output, max_drop, force, verify, **options):
+    def handle(self, *args, format_name, output, max_drop, force, verify, campaign=None, **options):
         if verify:
             return self.verify(verify)
         if not format_name:
             raise CommandError("Give --format (what to export) or --verify FILE (what to check).")
         report = ExportReport()
         try:
-            lines = render(format_name, report)
+            lines = render(format_name, report, campaign=campaign)
             if output:
                 result = write_atomically(
                     output,

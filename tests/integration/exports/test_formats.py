@@ -18,6 +18,7 @@ GOLDEN_NAMES = {
     "group": "group.txt",
     "passwd": "passwd.txt",
     "ldif": "export.ldif",
+    "permissions": "permissions.txt",  # no data paths here: tests/integration/permissions/
 }
 
 
