@@ -6,6 +6,8 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs npm)
+# The real Rucio server the Rucio provisioning tests run against (its own cached virtualenv).
+"$(dirname "$0")/install-rucio.sh"
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "Installing ${missing[*]} with apt-get"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
