@@ -227,5 +227,5 @@ def campaign_token_scopes(*, campaign) -> list[CampaignScopeHint]:
     return hints
 
 
-def sync_runs_recent(*, limit: int = 50) -> QuerySet[SyncRun]:
-    return SyncRun.objects.order_by("-started")[:limit]
+def sync_runs_recent(*, kind: str = SyncRun.Kind.SCIM, limit: int = 50) -> QuerySet[SyncRun]:
+    return SyncRun.objects.filter(kind=kind).order_by("-started")[:limit]

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.idps import get_provider
+from accounts.rucio.sync import RucioNotConfigured, rucio_sync
 from accounts.scim.sync import SyncBusy, SyncNotConfigured, scim_providers, scim_sync
 from accounts.token_lifecycle import tokens_cleanup, tokens_refresh
 
@@ -46,3 +47,16 @@ def tokens_refresh_due() -> None:
 def tokens_cleanup_expired() -> None:
     report = tokens_cleanup()
     log.info("token clean-up: %s", report.as_dict())
+
+
+@shared_task(ignore_result=True)
+def rucio_sync_task(
+    force: bool = False, account: str | None = None, triggered_by: str = "beat"
+) -> None:
+    """Beat entry point (and "sync now"): one Rucio reconcile run, or one account's."""
+    try:
+        run = rucio_sync(force=force, only=account, triggered_by=triggered_by)
+    except (SyncBusy, RucioNotConfigured) as exc:
+        log.warning("Rucio sync not run: %s", exc)
+        return
+    log.info("Rucio sync: %s %s", run.outcome, run.counts)

@@ -165,6 +165,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.fail_next = 0
         self.down = False
+        self.down_after: int | None = None  # go down for good after this many requests
         self.requests = 0
         self.failed = 0
         self._lock = threading.Lock()
@@ -179,6 +180,8 @@ class FaultProxy:
             def _forward(self):
                 with proxy._lock:
                     proxy.requests += 1
+                    if proxy.down_after is not None and proxy.requests > proxy.down_after:
+                        proxy.down = True
                     inject = proxy.down or proxy.fail_next > 0
                     if proxy.fail_next > 0:
                         proxy.fail_next -= 1
