@@ -105,24 +105,27 @@ class Wanted:
         return found
 
 
+def wanted_of(account: Account, identities) -> Wanted:
+    """The wanted Rucio state of one account, from its (type, identity) pairs."""
+    keys = sorted(
+        _key(type, rucio_identity_string(type=type, identity=identity))
+        for type, identity in identities
+        if type in MANAGED_TYPES
+    )
+    status = "ACTIVE" if account.status == Account.Status.ACTIVE else "SUSPENDED"
+    return Wanted(account=account, status=status, email=account.email, identities=keys)
+
+
 def wanted_for(accounts) -> list[Wanted]:
     """The wanted Rucio state of the given USER accounts (identities fetched in one query)."""
     accounts = list(accounts)
-    keys: dict[int, list[str]] = {a.pk: [] for a in accounts}
-    rows = Identity.objects.filter(account__in=keys, type__in=MANAGED_TYPES).values_list(
+    pairs: dict[int, list[tuple[str, str]]] = {a.pk: [] for a in accounts}
+    rows = Identity.objects.filter(account__in=pairs, type__in=MANAGED_TYPES).values_list(
         "account_id", "type", "identity"
     )
     for account_id, type, identity in rows.iterator(chunk_size=5000):
-        keys[account_id].append(_key(type, rucio_identity_string(type=type, identity=identity)))
-    return [
-        Wanted(
-            account=a,
-            status="ACTIVE" if a.status == Account.Status.ACTIVE else "SUSPENDED",
-            email=a.email,
-            identities=sorted(keys[a.pk]),
-        )
-        for a in accounts
-    ]
+        pairs[account_id].append((type, identity))
+    return [wanted_of(a, pairs[a.pk]) for a in accounts]
 
 
 @dataclass
