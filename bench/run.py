@@ -18,7 +18,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-ORDER = ["inspection", "pages", "exports", "scim", "rucio", "cleanup"]  # read-only first, destructive last
+# read-only first, destructive last
+ORDER = ["inspection", "pages", "exports", "scim", "rucio", "cleanup"]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
