@@ -16,6 +16,7 @@ from accounts import services
 from accounts.certificates import client_certificate
 from accounts.http import client_ip
 from accounts.models import Identity
+from accounts.rucio.selectors import rucio_state_of
 from accounts.selectors import (
     identity_find,
     identity_is_last_login,
@@ -48,6 +49,7 @@ def account_page(request: HttpRequest) -> HttpResponse:
             "account": request.user,
             "rows": rows,
             "has_certificate": any(r.identity.type == Identity.Type.X509 for r in rows),
+            "rucio": rucio_state_of(account=request.user),
         },
     )
 

@@ -10,11 +10,13 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.http import client_ip
 from accounts.identities import normalise_identity
 from accounts.models import Account, AuditEvent, Identity, IdpGroup, Registration, SyncRun
+from accounts.rucio.selectors import rucio_state_of
 from accounts.selectors import identity_find
 from accounts.services import (
     account_create,
@@ -70,14 +72,22 @@ class SuspendForm(forms.Form):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "type", "status", "email", "uid", "is_staff", "created"]
+    list_display = ["name", "type", "status", "email", "uid", "rucio", "is_staff", "created"]
     list_filter = ["type", "status", "is_staff"]
     search_fields = ["name", "email", "display_name", "identities__identity"]
     ordering = ["name"]
-    readonly_fields = ["uid", "status", "status_reason", "created", "updated", "last_login"]
+    readonly_fields = [
+        "uid",
+        "status",
+        "status_reason",
+        "rucio",
+        "created",
+        "updated",
+        "last_login",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "display_name", "email", "type"]}),
-        ("Status", {"fields": ["status", "status_reason", "uid", "created", "updated"]}),
+        ("Status", {"fields": ["status", "status_reason", "uid", "rucio", "created", "updated"]}),
         (
             "Admin rights",
             {"fields": ["is_staff", "is_superuser", "groups", "user_permissions", "last_login"]},
@@ -86,6 +96,27 @@ class AccountAdmin(admin.ModelAdmin):
     filter_horizontal = ["groups", "user_permissions"]
     inlines = [IdentityInline]
     actions = ["suspend_accounts", "reactivate_accounts"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("rucio_state")
+            .prefetch_related("identities")
+        )
+
+    @admin.display(description="Rucio")
+    def rucio(self, obj):
+        """In sync / pending / differs (the difference as its title), linking to its page."""
+        state = rucio_state_of(account=obj)
+        if state.state == "off":
+            return "off"
+        return format_html(
+            '<a href="{}" title="{}">{}</a>',
+            reverse("rucio_account", args=[obj.name]),
+            "; ".join(state.differences),
+            state.state,
+        )
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

@@ -234,7 +234,11 @@ class IdpGroupMembership(models.Model):
 
 
 class SyncRun(models.Model):
-    """One SCIM sync run against one provider."""
+    """One sync run: SCIM from one provider into Gatehouse, or Gatehouse into Rucio."""
+
+    class Kind(models.TextChoices):
+        SCIM = "scim", "SCIM from IAM"
+        RUCIO = "rucio", "provisioning into Rucio"
 
     class Outcome(models.TextChoices):
         RUNNING = "running", "running"
@@ -243,7 +247,8 @@ class SyncRun(models.Model):
         HALTED = "halted", "halted by failsafe"
         DRY_RUN = "dry-run", "dry run"
 
-    idp = models.CharField(max_length=64)
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.SCIM)
+    idp = models.CharField(max_length=64, blank=True, help_text="SCIM runs: the provider.")
     started = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.RUNNING)
@@ -254,6 +259,30 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started"]
+        indexes = [models.Index(fields=["kind", "-started"])]
 
     def __str__(self) -> str:
-        return f"sync {self.idp} {self.started:%Y-%m-%d %H:%M} {self.outcome}"
+        return f"sync {self.idp or self.kind} {self.started:%Y-%m-%d %H:%M} {self.outcome}"
+
+
+class RucioAccountState(models.Model):
+    """What the Rucio reconcile last made true in Rucio for one account (its ledger).
+
+    Written only after every call for the account succeeded, so it never claims more than
+    Rucio holds; a no-change run compares against it instead of asking Rucio account by account.
+    """
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="rucio_state"
+    )
+    status = models.CharField(max_length=9, blank=True, help_text="Status set in Rucio.")
+    type = models.CharField(max_length=7, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    identities = models.JSONField(
+        default=list, blank=True, help_text='Sorted ["TYPE identity", ...] present in Rucio.'
+    )
+    synced = models.DateTimeField(null=True, blank=True)
+    problem = models.TextField(blank=True, help_text="Why the account could not be provisioned.")
+
+    def __str__(self) -> str:
+        return f"Rucio state of {self.account_id}"

@@ -159,5 +159,5 @@ def identity_rows_for_account(*, account: Account) -> list[IdentityRow]:
     return rows
 
 
-def sync_runs_recent(*, limit: int = 50) -> QuerySet[SyncRun]:
-    return SyncRun.objects.order_by("-started")[:limit]
+def sync_runs_recent(*, kind: str = SyncRun.Kind.SCIM, limit: int = 50) -> QuerySet[SyncRun]:
+    return SyncRun.objects.filter(kind=kind).order_by("-started")[:limit]

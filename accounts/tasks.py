@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.idps import get_provider
+from accounts.rucio.sync import RucioNotConfigured, rucio_sync
 from accounts.scim.sync import SyncBusy, SyncNotConfigured, scim_providers, scim_sync
 
 log = logging.getLogger(__name__)
@@ -30,3 +31,16 @@ def scim_sync_provider(nickname: str, force: bool = False, triggered_by: str = "
         log.warning("SCIM sync of %s not run: %s", nickname, exc)
         return
     log.info("SCIM sync of %s: %s %s", nickname, run.outcome, run.counts)
+
+
+@shared_task(ignore_result=True)
+def rucio_sync_task(
+    force: bool = False, account: str | None = None, triggered_by: str = "beat"
+) -> None:
+    """Beat entry point (and "sync now"): one Rucio reconcile run, or one account's."""
+    try:
+        run = rucio_sync(force=force, only=account, triggered_by=triggered_by)
+    except (SyncBusy, RucioNotConfigured) as exc:
+        log.warning("Rucio sync not run: %s", exc)
+        return
+    log.info("Rucio sync: %s %s", run.outcome, run.counts)

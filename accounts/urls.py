@@ -2,6 +2,7 @@ from django.urls import path
 
 from accounts import account_views, views
 from accounts.oidc import views as oidc_views
+from accounts.rucio import views as rucio_views
 from accounts.scim import views as scim_views
 
 urlpatterns = [
@@ -29,4 +30,13 @@ urlpatterns = [
     # SCIM sync history and "run now" (admins)
     path("sync/", scim_views.sync_runs, name="scim_sync_runs"),
     path("sync/run/", scim_views.sync_run_now, name="scim_sync_run_now"),
+    # Rucio provisioning history, "run now", one account's state and "sync now" (admins)
+    path("rucio/", rucio_views.rucio_sync_runs, name="rucio_sync_runs"),
+    path("rucio/run/", rucio_views.rucio_sync_run_now, name="rucio_sync_run_now"),
+    path("rucio/accounts/<str:name>/", rucio_views.rucio_account, name="rucio_account"),
+    path(
+        "rucio/accounts/<str:name>/sync/",
+        rucio_views.rucio_account_sync,
+        name="rucio_account_sync",
+    ),
 ]

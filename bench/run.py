@@ -19,7 +19,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 # read-only first, destructive last
-ORDER = ["inspection", "pages", "exports", "permissions", "scim", "cleanup"]
+ORDER = ["inspection", "pages", "exports", "permissions", "scim", "rucio", "cleanup"]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 

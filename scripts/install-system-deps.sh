@@ -10,6 +10,8 @@ command -v node >/dev/null || missing+=(nodejs npm)
 [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapadd >/dev/null || missing+=(ldap-utils)
 [ -x /usr/sbin/pwck ] || missing+=(passwd)
+# The real Rucio server the Rucio provisioning tests run against (its own cached virtualenv).
+"$(dirname "$0")/install-rucio.sh"
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 echo "Installing ${missing[*]} with apt-get"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

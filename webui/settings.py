@@ -319,6 +319,33 @@ CELERY_BEAT_SCHEDULE["scim-sync"] = {
     "options": {"queue": GATEHOUSE_SCIM_QUEUE, "expires": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0},
 }
 
+# Rucio provisioning (accounts/rucio/): off unless GATEHOUSE_RUCIO_URL is set.
+GATEHOUSE_RUCIO_URL = os.getenv("GATEHOUSE_RUCIO_URL", "").rstrip("/")
+GATEHOUSE_RUCIO_AUTH_URL = os.getenv("GATEHOUSE_RUCIO_AUTH_URL", GATEHOUSE_RUCIO_URL).rstrip("/")
+GATEHOUSE_RUCIO_ACCOUNT = os.getenv("GATEHOUSE_RUCIO_ACCOUNT", "root")
+GATEHOUSE_RUCIO_VO = os.getenv("GATEHOUSE_RUCIO_VO", "")  # multi-VO Rucio only
+# Credentials: userpass, or an X.509 client certificate and key (paths); each also as _FILE.
+GATEHOUSE_RUCIO_USERNAME = envsecret("GATEHOUSE_RUCIO_USERNAME")
+GATEHOUSE_RUCIO_PASSWORD = envsecret("GATEHOUSE_RUCIO_PASSWORD")
+GATEHOUSE_RUCIO_CERT = envsecret("GATEHOUSE_RUCIO_CERT")
+GATEHOUSE_RUCIO_KEY = envsecret("GATEHOUSE_RUCIO_KEY")
+GATEHOUSE_RUCIO_CA = os.getenv("GATEHOUSE_RUCIO_CA", "")  # CA bundle; empty = system CAs
+GATEHOUSE_RUCIO_INTERVAL_MINUTES = envint("GATEHOUSE_RUCIO_INTERVAL_MINUTES", 15)
+GATEHOUSE_RUCIO_FAILSAFE_PERCENT = envint("GATEHOUSE_RUCIO_FAILSAFE_PERCENT", 10)
+GATEHOUSE_RUCIO_TIMEOUT = envint("GATEHOUSE_RUCIO_TIMEOUT", 60)  # seconds per request
+GATEHOUSE_RUCIO_ATTEMPTS = envint("GATEHOUSE_RUCIO_ATTEMPTS", 5)  # per request
+GATEHOUSE_RUCIO_BACKOFF_MS = envint("GATEHOUSE_RUCIO_BACKOFF_MS", 1000)  # first retry's wait
+GATEHOUSE_RUCIO_QUEUE = os.getenv("GATEHOUSE_RUCIO_QUEUE", "celery")
+if GATEHOUSE_RUCIO_URL:
+    CELERY_BEAT_SCHEDULE["rucio-sync"] = {
+        "task": "accounts.tasks.rucio_sync_task",
+        "schedule": GATEHOUSE_RUCIO_INTERVAL_MINUTES * 60.0,
+        "options": {
+            "queue": GATEHOUSE_RUCIO_QUEUE,
+            "expires": GATEHOUSE_RUCIO_INTERVAL_MINUTES * 60.0,
+        },
+    }
+
 # Token lifecycle (tokens/services.py): refresh before expiry, then clean up.
 GATEHOUSE_TOKEN_REFRESH_MINUTES = envint("GATEHOUSE_TOKEN_REFRESH_MINUTES", 5)
 GATEHOUSE_TOKEN_CLEANUP_MINUTES = envint("GATEHOUSE_TOKEN_CLEANUP_MINUTES", 5)

@@ -75,6 +75,10 @@ ROWS: dict[str, Row] = {
     "registration_reject": Row("post", LOGIN, 403, 302, args=("registration",), fragment=True),
     "scim_sync_runs": Row("get", LOGIN, 403, 200),
     "scim_sync_run_now": Row("post", LOGIN, 403, 302, data={"idp": ""}),
+    "rucio_sync_runs": Row("get", LOGIN, 403, 200),
+    "rucio_sync_run_now": Row("post", LOGIN, 403, 302),
+    "rucio_account": Row("get", LOGIN, 403, 200, args=("account_name",)),
+    "rucio_account_sync": Row("post", LOGIN, 403, 302, args=("account_name",)),
     # the campaign's PI, managers and admins
     "campaigns:manage": Row("get", LOGIN, 403, 200, args=("slug",)),
     "campaigns:settings": Row(
@@ -148,6 +152,7 @@ def world(request, admin, pi, manager, member, requester, outsider):
 
     return {
         "slug": campaign.slug,
+        "account_name": member.name,
         "idp": "rogue",
         "format": "group",
         "token": token.pk,

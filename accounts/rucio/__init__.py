@@ -1,0 +1,1 @@
+"""Provisioning into Rucio: the REST client, the reconcile, its pages."""
