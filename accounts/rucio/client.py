@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from django.conf import settings
@@ -56,7 +56,7 @@ class RucioConfig:
     auth_url: str
     account: str
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log or an error report
     cert: str = ""
     key: str = ""
     vo: str = ""

@@ -245,3 +245,14 @@ def test_identity_types_gatehouse_does_not_manage_stay(rucio, rucio_client):
     assert rucio_sync().outcome == SyncRun.Outcome.SUCCESS
     assert ("GSS", "uma@EXAMPLE.ORG") in _rucio_identities(rucio_client, "uma-mixed")
     assert Identity.objects.filter(account=uma).count() == 1
+
+
+def test_the_connection_settings_never_show_the_password(settings):
+    from accounts.rucio.client import RucioConfig
+
+    settings.GATEHOUSE_RUCIO_URL = "https://rucio.example.org"
+    settings.GATEHOUSE_RUCIO_USERNAME = "gatehouse"
+    settings.GATEHOUSE_RUCIO_PASSWORD = "s3cret-pass"
+    config = RucioConfig.from_settings()
+    assert config.password == "s3cret-pass"
+    assert "s3cret-pass" not in repr(config) and "s3cret-pass" not in str(config)
