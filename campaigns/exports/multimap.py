@@ -21,6 +21,7 @@ from itertools import groupby
 from operator import itemgetter
 
 from accounts.dn import DNError, dn_for_storage
+from accounts.identities import parse_oidc_identity
 from accounts.idps import get_providers, provider_for_issuer
 from accounts.models import Identity
 from campaigns.exports.base import ExportError, ExportReport
@@ -61,15 +62,12 @@ def storage_dn(stored: str) -> str:
     return dn_for_storage(stored)
 
 
-def parse_oidc_identity(identity: str) -> tuple[str, str] | None:
-    """(sub, issuer) from Rucio's `SUB=<sub>, ISS=<issuer>`, or None if it is not in that form."""
-    if not identity.startswith("SUB="):
+def oidc_parts(identity: str) -> tuple[str, str] | None:
+    """(sub, issuer), or None for a stored string the identity rule would refuse today."""
+    try:
+        return parse_oidc_identity(identity)
+    except ValueError:
         return None
-    # The issuer is a URL without ", ISS=", so the last occurrence is the separator.
-    sub, separator, issuer = identity[len("SUB=") :].rpartition(", ISS=")
-    if not separator or not sub or not issuer:
-        return None
-    return sub, issuer
 
 
 def _check_op_aliases() -> None:
@@ -101,7 +99,7 @@ def _check_legacy_matches() -> None:
     # Rucio identity of the line's owner -> (account, subject, issuer) of the login it also hits
     hits: dict[str, tuple[str, str, str]] = {}
     for identity, name in oidc_identity_rows_with_at():
-        parsed = parse_oidc_identity(identity)
+        parsed = oidc_parts(identity)
         if parsed is None or "@" not in parsed[0]:
             continue
         prefix, _, alias = parsed[0].rpartition("@")
@@ -130,7 +128,7 @@ def multimap_ids(report: ExportReport) -> Iterator[str]:
 
 
 def _oidc_value(identity: str, aliases: dict, report: ExportReport) -> str | None:
-    parsed = parse_oidc_identity(identity)
+    parsed = oidc_parts(identity)
     if parsed is None:
         report.skip("OIDC identity not in the form 'SUB=<sub>, ISS=<issuer>'")
         return None

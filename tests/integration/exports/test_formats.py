@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.exports import FORMATS, ExportError, ExportReport, render
-from campaigns.exports.multimap import multimap_word, parse_oidc_identity
+from campaigns.exports.multimap import multimap_word, oidc_parts
 from campaigns.models import Campaign, Membership
 from tests.integration.exports.golden import assert_golden
 
@@ -186,14 +186,15 @@ def test_providers_sharing_an_op_alias_stop_the_export(export_data, settings, tm
         render("multimap-ids", ExportReport())
 
 
-def test_parse_oidc_identity():
-    assert parse_oidc_identity("SUB=abc, ISS=https://iam.example.org/") == (
+def test_oidc_parts_follow_the_identity_rule():
+    assert oidc_parts("SUB=abc, ISS=https://iam.example.org/") == (
         "abc",
         "https://iam.example.org/",
     )
-    assert parse_oidc_identity("SUB=a, ISS=b, ISS=https://x/") == ("a, ISS=b", "https://x/")
-    assert parse_oidc_identity("SUB=, ISS=https://x/") is None
-    assert parse_oidc_identity("abc") is None
+    # What accounts.identities refuses never reaches a multimap line (defence in depth).
+    assert oidc_parts("SUB=a, ISS=b, ISS=https://x/") is None
+    assert oidc_parts("SUB=, ISS=https://x/") is None
+    assert oidc_parts("abc") is None
 
 
 def test_passwd_uses_home_and_shell_settings(export_data, settings):
