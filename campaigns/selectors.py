@@ -27,7 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, IdpGroupMembership
 from campaigns.models import Campaign, Membership
 
 LIST_PAGE_SIZE = 25
@@ -350,6 +350,24 @@ def requests_waiting_for(*, account: Account) -> QuerySet[Campaign]:
         )
         .filter(waiting__gt=0)
         .order_by("slug")
+    )
+
+
+def idp_groups_followed(*, idp: str) -> set[str]:
+    """SCIM ids of provider `idp`'s groups linked to a campaign (archived ones included)."""
+    return set(
+        Campaign.objects.filter(idp_group__idp=idp).values_list("idp_group__scim_id", flat=True)
+    )
+
+
+def idp_group_members_wanted(*, campaign: Campaign) -> dict[int, str]:
+    """Accounts the campaign's IdP group makes members: ACTIVE members of the group, by id."""
+    if campaign.idp_group_id is None:
+        return {}
+    return dict(
+        IdpGroupMembership.objects.filter(
+            group_id=campaign.idp_group_id, account__status=Account.Status.ACTIVE
+        ).values_list("account_id", "account__name")
     )
 
 

@@ -285,10 +285,12 @@ def test_groups_and_a_linked_campaign(provider, directory, scim, pi, settings):
     group = IdpGroup.objects.get(scim_id=child.id)
     assert group.name == "atlas/production"
     assert set(group.members.values_list("name", flat=True)) == {"anna", "bert"}
+    assert not any(r.path.endswith("/members") for r in scim.requests)  # nobody follows it
     campaign = Campaign.objects.create(slug="prod", title="Production", pi=pi, gid=30000001)
     campaign.idp_group = group
     campaign.save()
-    scim_sync(provider=provider)
+    run = scim_sync(provider=provider)
+    assert run.counts["campaign_members_added"] == 2
     approved = Membership.objects.filter(campaign=campaign, state="approved", source="scim")
     assert set(approved.values_list("account__name", flat=True)) == {"anna", "bert"}
     directory.remove_member(child.id, bert.id)
@@ -297,6 +299,11 @@ def test_groups_and_a_linked_campaign(provider, directory, scim, pi, settings):
     assert Membership.objects.get(account__name="bert", campaign=campaign).state == "revoked"
     assert list(group.members.values_list("name", flat=True)) == ["anna"]
     assert any(r.path == f"/scim/Groups/{child.id}/members" for r in scim.requests)
+    directory.remove_group(child.id)  # gone from IAM: kept for the campaign, emptied
+    run = scim_sync(provider=provider)
+    assert run.counts["campaign_members_revoked"] == 1
+    assert IdpGroup.objects.filter(pk=group.pk).exists() and not group.members.exists()
+    assert Campaign.objects.get(pk=campaign.pk).idp_group_id == group.pk
 
 
 def test_a_provider_not_configured_for_sync_is_never_contacted(provider, scim, settings):
