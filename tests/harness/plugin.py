@@ -6,10 +6,17 @@ both servers before the first test that uses the database, a live server or the 
 A run of unit tests alone starts nothing; a unit test that asks for a service fails and says to
 move it to tests/integration. A DATABASE_URL / CELERY_BROKER_URL already pointing at PostgreSQL /
 Redis is used as is.
+
+`--sqlite` runs only the tests marked `sqlite` (code paths with an SQLite branch, which `make
+run` uses) on a fresh SQLite database and the in-memory broker, starting no server;
+tests/integration/test_sqlite.py runs that from the normal suite. Without it, those tests run on
+PostgreSQL like the rest.
 """
 
 import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,16 +31,30 @@ _pending: dict[str, int] = {}  # service -> reserved port, not started yet
 _started: list = []
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--sqlite",
+        action="store_true",
+        help="run only the tests marked sqlite, on SQLite (the database of `make run`)",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     from tests.harness.ports import free_port
 
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    if "--sqlite" in args:
+        folder = tempfile.mkdtemp(prefix="gatehouse-sqlite-")
+        os.environ["DATABASE_URL"] = f"sqlite:///{folder}/gatehouse.sqlite3"
+        os.environ["GATEHOUSE_VAR_DIR"] = folder
+        os.environ["CELERY_BROKER_URL"] = "memory://"
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres", "sqlite")):
         _pending["postgres"] = free_port()
         os.environ["DATABASE_URL"] = (
             f"postgresql://postgres@127.0.0.1:{_pending['postgres']}/gatehouse"
         )
-    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith(("redis", "memory")):
         _pending["redis"] = free_port()
         os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{_pending['redis']}/0"
     os.environ.setdefault("GATEHOUSE_TOKEN_KEYS", Fernet.generate_key().decode())
@@ -42,6 +63,14 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     atexit.register(services_stop)
     early_config.add_cleanup(services_stop)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("sqlite"):
+        return
+    keep = [item for item in items if item.get_closest_marker("sqlite")]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
 
 
 def needs_services(item: pytest.Item) -> bool:

@@ -36,6 +36,7 @@ def state_of(campaign, name: str) -> tuple[str, str]:
     return row.state, row.source
 
 
+@pytest.mark.sqlite
 def test_group_members_join_and_leave_through_the_state_machine(
     linked, provider, directory, pi, django_capture_on_commit_callbacks
 ):
