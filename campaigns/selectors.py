@@ -65,7 +65,7 @@ def current_member_count(*, today: datetime.date) -> Case:
     The same rule as current_memberships(), written for counting many campaigns: the campaign's
     own status is read from the row being annotated (an archived one counts no one), and the
     account check is an anti-join with the few accounts that are not ACTIVE (a partial index
-    holds exactly those, migration 0002), so a count reads only the membership index instead of
+    holds exactly those, Account.Meta.indexes), so a count reads only the membership index instead of
     looking up every member's account.
     """
     inactive = Account.objects.exclude(status=Account.Status.ACTIVE).values("pk")
@@ -232,7 +232,7 @@ def campaign_list(
         "slug", "title", "status", "embargo_until", "pi__name", "pi__display_name"
     )
     if search:
-        # PI names through a subquery, not a join: the trigram index (migration 0002) finds
+        # PI names through a subquery, not a join: the trigram index (Account.Meta.indexes) finds
         # the few matching accounts instead of the join reading every account.
         pis = Account.objects.filter(name__icontains=search).values("pk")
         campaigns = campaigns.filter(

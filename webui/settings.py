@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # index expressions with operator classes (Account name search)
     "django_htmx",
     "mozilla_django_oidc",
     "accounts",
