@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import crypto
-from accounts.models import Account, SyncRun
+from accounts.models import Account, AuditEvent, IdpGroup, SyncRun
 from campaigns import services
 from campaigns.models import Membership
 from tests.harness.celery_worker import start_worker
@@ -139,9 +139,12 @@ def ending_in(campaign, account: Account, days: int) -> Membership:
 def test_each_scheduled_job_runs_once_on_two_workers(
     two_workers, broker_url, directory, pi, member, outsider, requester
 ):
-    for name in ("anna", "bert", "carl"):
-        add_person(directory, name)
+    anna, _, _ = (add_person(directory, name) for name in ("anna", "bert", "carl"))
+    group = directory.add_group("nightsky")
+    directory.add_member(group.id, anna.id)
     campaign = services.campaign_create(slug="nightsky", title="Night sky", pi=pi, actor=None)
+    campaign.idp_group = IdpGroup.objects.create(idp=NICK, scim_id=group.id, name="nightsky")
+    campaign.save(update_fields=["idp_group"])  # its members follow the group after each sync
     due = [ending_in(campaign, member, 1), ending_in(campaign, outsider, 10)]
     ending_in(campaign, requester, 40)  # not due
     expired_tokens(pi, 0, 500)
@@ -154,6 +157,9 @@ def test_each_scheduled_job_runs_once_on_two_workers(
     assert run.outcome == SyncRun.Outcome.SUCCESS and run.triggered_by == "beat"
     assert run.counts["created"] == 3
     assert Account.objects.filter(name__in=["anna", "bert", "carl"]).count() == 3
+    assert run.counts["campaign_members_added"] == 1
+    (joined,) = AuditEvent.objects.filter(action="membership.add", account__name="anna")
+    assert joined.comment == "Member of IAM group nightsky."
     assert reminders(two_workers) == sorted(str(m.pk) for m in due)
     assert cleaned(two_workers) == [500] and not Token.objects.exists()
 
