@@ -43,18 +43,20 @@ def pytest_addoption(parser):
 def pytest_load_initial_conftests(early_config, parser, args):
     from tests.harness.ports import free_port
 
+    own: tuple[str, ...] = ()  # what --sqlite set up itself, used as is
     if "--sqlite" in args:
+        own = ("sqlite", "memory")
         folder = tempfile.mkdtemp(prefix="gatehouse-sqlite-")
         os.environ["DATABASE_URL"] = f"sqlite:///{folder}/gatehouse.sqlite3"
         os.environ["GATEHOUSE_VAR_DIR"] = folder
         os.environ["CELERY_BROKER_URL"] = "memory://"
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres", "sqlite")):
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres", *own)):
         _pending["postgres"] = free_port()
         os.environ["DATABASE_URL"] = (
             f"postgresql://postgres@127.0.0.1:{_pending['postgres']}/gatehouse"
         )
-    if not os.environ.get("CELERY_BROKER_URL", "").startswith(("redis", "memory")):
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith(("redis", *own)):
         _pending["redis"] = free_port()
         os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{_pending['redis']}/0"
     os.environ.setdefault("GATEHOUSE_TOKEN_KEYS", Fernet.generate_key().decode())
