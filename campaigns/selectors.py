@@ -64,8 +64,8 @@ def current_member_count(*, today: datetime.date) -> Case:
 
     The same rule as current_memberships(), written for counting many campaigns: the campaign's
     own status is read from the row being annotated (an archived one counts no one), and the
-    account check is an anti-join with the few accounts that are not ACTIVE (a partial index
-    holds exactly those, Account.Meta.indexes), so a count reads only the membership index instead of
+    account check is an anti-join with the few accounts that are not ACTIVE (a partial index in
+    Account.Meta holds exactly those), so a count reads only the membership index instead of
     looking up every member's account.
     """
     inactive = Account.objects.exclude(status=Account.Status.ACTIVE).values("pk")
