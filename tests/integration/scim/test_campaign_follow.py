@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from accounts.models import Account, AuditEvent, IdpGroup, SyncRun
 from accounts.scim.sync import scim_sync
+from accounts.signals import scim_sync_finished
 from campaigns import services
 from campaigns.models import Campaign, Membership
 
@@ -102,3 +103,18 @@ def test_the_command_runs_the_follow_up(linked, provider):
     campaign, _, _ = linked
     call_command("scim_sync", "--idp", "iam", verbosity=0)
     assert state_of(campaign, "anna") == ("approved", "scim")
+
+
+def test_a_failing_follow_up_leaves_the_people_sync_done_and_says_so(linked, provider):
+    def broken(sender, **kwargs):
+        raise RuntimeError("the campaigns table is locked")
+
+    scim_sync_finished.connect(broken, dispatch_uid="test.broken")
+    try:
+        run = scim_sync(provider=provider)
+    finally:
+        scim_sync_finished.disconnect(dispatch_uid="test.broken")
+    run.refresh_from_db()
+    assert run.outcome == SyncRun.Outcome.SUCCESS
+    assert "following them up failed (RuntimeError: the campaigns table is locked)" in run.error
+    assert run.counts["campaign_members_added"] == 2  # the other follower still ran
