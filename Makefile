@@ -16,7 +16,7 @@ help:
 	@echo "make run    start Gatehouse with a local OpenID provider on http://127.0.0.1:8000/"
 	@echo "make test   install what is needed and run ruff and the whole test suite"
 	@echo "make bench  run the benchmarks and rewrite bench/README.md"
-	@echo "make lint   ruff check and format check;  make fmt  format the code"
+	@echo "make lint   ruff, import contracts (lint-imports), migrations check;  make fmt  format"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 was not found: install it (pyenv install 3.12) or set PYTHON=/path/to/python3.12." >&2; exit 1; }
@@ -39,7 +39,7 @@ run: venv node
 	$(BIN)/python scripts/run_dev.py
 
 test: venv node system-deps lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 bench: venv node system-deps
 	$(BIN)/python -m bench.run
@@ -47,6 +47,8 @@ bench: venv node system-deps
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 fmt: venv
 	$(BIN)/ruff check --fix .

@@ -3,9 +3,13 @@
 import re
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.indexes import OpClass
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
+
+from accounts.indexes import PostgresOnlyGinIndex
 
 # Rucio's account name rule, narrowed to portable POSIX user names: no leading '-' (passwd and
 # group readers take a "-name" line for a NIS exclusion, and grpck rejects such a member).
@@ -79,7 +83,19 @@ class Account(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["status", "name"])]
+        indexes = [
+            models.Index(fields=["status", "name"]),
+            # The few accounts that are not ACTIVE, for the anti-join in
+            # campaigns.selectors.current_member_count.
+            models.Index(
+                fields=["id"], condition=~models.Q(status="ACTIVE"), name="account_inactive_id"
+            ),
+            # "PI name contains ..." in the campaign search: icontains is UPPER(name) LIKE
+            # UPPER('%...%'), which a pg_trgm GIN on UPPER(name) answers (PostgreSQL only).
+            PostgresOnlyGinIndex(
+                OpClass(Upper("name"), name="gin_trgm_ops"), name="account_name_upper_trgm"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -27,7 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, IdpGroupMembership
 from campaigns.models import Campaign, Membership
 
 LIST_PAGE_SIZE = 25
@@ -64,8 +64,8 @@ def current_member_count(*, today: datetime.date) -> Case:
 
     The same rule as current_memberships(), written for counting many campaigns: the campaign's
     own status is read from the row being annotated (an archived one counts no one), and the
-    account check is an anti-join with the few accounts that are not ACTIVE (a partial index
-    holds exactly those, migration 0002), so a count reads only the membership index instead of
+    account check is an anti-join with the few accounts that are not ACTIVE (a partial index in
+    Account.Meta holds exactly those), so a count reads only the membership index instead of
     looking up every member's account.
     """
     inactive = Account.objects.exclude(status=Account.Status.ACTIVE).values("pk")
@@ -232,7 +232,7 @@ def campaign_list(
         "slug", "title", "status", "embargo_until", "pi__name", "pi__display_name"
     )
     if search:
-        # PI names through a subquery, not a join: the trigram index (migration 0002) finds
+        # PI names through a subquery, not a join: the trigram index (Account.Meta.indexes) finds
         # the few matching accounts instead of the join reading every account.
         pis = Account.objects.filter(name__icontains=search).values("pk")
         campaigns = campaigns.filter(
@@ -350,6 +350,24 @@ def requests_waiting_for(*, account: Account) -> QuerySet[Campaign]:
         )
         .filter(waiting__gt=0)
         .order_by("slug")
+    )
+
+
+def idp_groups_followed(*, idp: str) -> set[str]:
+    """SCIM ids of provider `idp`'s groups linked to a campaign (archived ones included)."""
+    return set(
+        Campaign.objects.filter(idp_group__idp=idp).values_list("idp_group__scim_id", flat=True)
+    )
+
+
+def idp_group_members_wanted(*, campaign: Campaign) -> dict[int, str]:
+    """Accounts the campaign's IdP group makes members: ACTIVE members of the group, by id."""
+    if campaign.idp_group_id is None:
+        return {}
+    return dict(
+        IdpGroupMembership.objects.filter(
+            group_id=campaign.idp_group_id, account__status=Account.Status.ACTIVE
+        ).values_list("account_id", "account__name")
     )
 
 

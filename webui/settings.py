@@ -7,8 +7,9 @@ to start without a real secret.
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
+import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # index expressions with operator classes (Account name search)
     "django_htmx",
     "mozilla_django_oidc",
     "accounts",
@@ -106,31 +108,32 @@ TEMPLATES = [
 
 
 def database_from_url(url: str) -> dict:
-    """DATABASE_URL such as postgresql://user:pass@host:5432/name or sqlite:///path/db.sqlite3."""
-    parsed = urlparse(url)
-    if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:"}
-    if parsed.scheme not in {"postgres", "postgresql"}:
+    """DATABASE_URL such as postgresql://user:pass@host:5432/name?sslmode=require or
+    sqlite:///path/db.sqlite3; query options (sslmode, connect_timeout, ...) reach psycopg."""
+    scheme = urlparse(url).scheme
+    if scheme not in {"postgres", "postgresql", "sqlite"}:
         raise ImproperlyConfigured(
-            f"DATABASE_URL scheme {parsed.scheme!r} is not supported: use postgresql:// or sqlite://."
+            f"DATABASE_URL scheme {scheme!r} is not supported: use postgresql:// or sqlite://."
         )
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parsed.path.lstrip("/")),
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": envint("DB_CONNECT_TIMEOUT", 5)},
-    }
+    if scheme == "sqlite":
+        return dict(dj_database_url.parse(url))
+    config = dj_database_url.parse(
+        url, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    config.setdefault("OPTIONS", {}).setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
+    return dict(config)
 
 
 # Local state of `make run` (SQLite file, broker folders, dev IdP keys).
 VAR_DIR = Path(os.getenv("GATEHOUSE_VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = envsecret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gatehouse.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+if PRODUCTION and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION is set but the database is SQLite (DATABASE_URL is missing or "
+        "sqlite://): set DATABASE_URL to the shared PostgreSQL database, e.g. "
+        "postgresql://gatehouse@db.example.org:5432/gatehouse?sslmode=require."
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the web server read while the worker writes during `make run`.
@@ -207,6 +210,12 @@ CACHES = {
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+if PRODUCTION and not CACHE_URL:
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION is set but CACHE_URL is missing, so the login rate limit and the key "
+        "caches would be kept per process: set CACHE_URL to the shared Redis, e.g. "
+        "redis://redis.example.org:6379/1."
+    )
 
 # Email: console in development, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = os.getenv("EMAIL_HOST", "")
@@ -232,6 +241,12 @@ ADMINS = [("Gatehouse admins", a) for a in envlist("ADMIN_EMAILS")]
 
 # Celery. Without CELERY_BROKER_URL, `make run` uses kombu's filesystem broker (no service needed).
 CELERY_BROKER_URL = envsecret("CELERY_BROKER_URL", "filesystem://")
+if PRODUCTION and CELERY_BROKER_URL.startswith("filesystem://"):
+    raise ImproperlyConfigured(
+        "DJANGO_PRODUCTION is set but CELERY_BROKER_URL is missing (or filesystem://, which "
+        "reaches only the workers on this machine): set CELERY_BROKER_URL to the shared Redis, "
+        "e.g. redis://redis.example.org:6379/0."
+    )
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 if CELERY_BROKER_URL == "filesystem://":

@@ -22,7 +22,6 @@ from accounts.models import (
 )
 from accounts.scim.plan import SCIM_SOURCE, Plan
 from accounts.services import posix_ids_allocate
-from campaigns.models import Membership
 
 BATCH = 5000
 
@@ -155,9 +154,6 @@ def plan_apply(plan: Plan) -> None:
     # 6. IdP groups and their direct members
     _apply_groups(plan, created, audit)
 
-    # 7. campaigns linked to an IdP group
-    _apply_campaigns(plan, created, audit)
-
     for conflict in plan.conflicts:
         audit("scim.identity.conflict", None, conflict["identity"], **conflict)
     _insert(AuditEvent, events)
@@ -257,44 +253,3 @@ def _apply_groups(plan: Plan, created: dict[str, int], audit) -> None:
         for group, owner in plan.group_members_add
     ]
     _insert(IdpGroupMembership, rows)
-
-
-def _apply_campaigns(plan: Plan, created: dict[str, int], audit) -> None:
-    for pk, comment in plan.campaign_revoke:
-        Membership.objects.filter(pk=pk).update(
-            state=Membership.State.REVOKED, decided_at=plan.now, comment=comment, updated=plan.now
-        )
-        audit("scim.membership.revoke", None, f"membership:{pk}", comment)
-    for pk, comment in plan.campaign_approve:
-        Membership.objects.filter(pk=pk).update(
-            state=Membership.State.APPROVED,
-            source=Membership.Source.SCIM,
-            decided_at=plan.now,
-            comment=comment,
-            updated=plan.now,
-        )
-        audit("scim.membership.approve", None, f"membership:{pk}", comment)
-    rows = []
-    for campaign_pk, member, comment in plan.campaign_add:
-        account_id = member if isinstance(member, int) else created[member]
-        membership = Membership(
-            account_id=account_id,
-            campaign_id=campaign_pk,
-            role=Membership.Role.MEMBER,
-            state=Membership.State.APPROVED,
-            source=Membership.Source.SCIM,
-            decided_at=plan.now,
-            comment=comment,
-            created=plan.now,
-        )
-        membership.full_clean(
-            exclude=["account", "campaign"], validate_unique=False, validate_constraints=False
-        )
-        rows.append(membership)
-    for membership in Membership.objects.bulk_create(rows, batch_size=BATCH):
-        audit(
-            "scim.membership.approve",
-            membership.account_id,
-            f"campaign:{membership.campaign_id}",
-            membership.comment,
-        )

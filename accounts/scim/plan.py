@@ -22,7 +22,6 @@ from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider
 from accounts.models import Account, Identity, IdpGroup, IdpGroupMembership, Registration
 from accounts.scim.staging import StagedUser, account_name_for
-from campaigns.models import Campaign, Membership
 
 SUSPEND_REASON_PREFIX = "SCIM sync"
 OIDC, X509 = Identity.Type.OIDC.value, Identity.Type.X509.value
@@ -37,7 +36,8 @@ class Snapshot:
 
     users: dict[str, StagedUser]
     groups: dict[str, str]  # IAM group id -> IAM full name
-    members: dict[str, set[str]]  # IAM group id -> IAM user ids (groups linked to campaigns)
+    members: dict[str, set[str]]  # IAM group id -> IAM user ids (followed groups only)
+    followed: set[str] = field(default_factory=set)  # IAM ids of groups an app above follows
     read_stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -87,13 +87,10 @@ class Plan:
     groups_create: dict[str, str] = field(default_factory=dict)  # IAM id -> name
     groups_rename: dict[int, str] = field(default_factory=dict)  # IdpGroup pk -> name
     groups_remove: list[int] = field(default_factory=list)  # IdpGroup pk
-    groups_emptied: list[int] = field(default_factory=list)  # kept for a campaign, no members
+    groups_emptied: list[int] = field(default_factory=list)  # followed, so kept, no members
     # (IAM group id, account id or IAM user id of a new account)
     group_members_add: list[tuple[str, int | str]] = field(default_factory=list)
     group_members_remove: list[int] = field(default_factory=list)  # IdpGroupMembership pk
-    campaign_add: list[tuple[int, int | str, str]] = field(default_factory=list)
-    campaign_approve: list[tuple[int, str]] = field(default_factory=list)  # Membership pk
-    campaign_revoke: list[tuple[int, str]] = field(default_factory=list)  # Membership pk
     users_seen: int = 0
     unreadable: int = 0
 
@@ -130,8 +127,6 @@ class Plan:
             "groups_removed": len(self.groups_remove),
             "group_memberships_added": len(self.group_members_add),
             "group_memberships_removed": len(self.group_members_remove),
-            "campaign_members_added": len(self.campaign_add) + len(self.campaign_approve),
-            "campaign_members_revoked": len(self.campaign_revoke),
         }
 
     def describe(self, limit: int = 20) -> list[str]:
@@ -308,7 +303,6 @@ def plan_changes(provider: IdentityProvider, snapshot: Snapshot, *, now: datetim
     holders.clear()  # not needed any more: let the group step reuse the memory
     claims.clear()
     _plan_groups(plan, snapshot, links)
-    _plan_campaigns(plan, snapshot, links, accounts)
     return plan
 
 
@@ -373,7 +367,7 @@ def _plan_known_user(plan, user, account_id, account, wanted) -> AccountChange:
 
 def _plan_groups(plan: Plan, snapshot: Snapshot, links: dict[str, int]) -> None:
     nick = plan.provider.nickname
-    existing = _existing_groups(nick)
+    existing = _existing_groups(nick, snapshot.followed)
     for scim_id, name in snapshot.groups.items():
         if scim_id not in existing:
             plan.groups_create[scim_id] = name
@@ -394,22 +388,33 @@ def _plan_groups(plan: Plan, snapshot: Snapshot, links: dict[str, int]) -> None:
     new_account_ids = {n.scim_id for n in plan.new_accounts}
     desired: set[int] = set()
     pending: list[tuple[str, int | str]] = []  # a new group or a new account: no pk yet
+
+    def want(group: str, owner: int | str) -> None:
+        group_pk = group_pks.get(group)
+        if group_pk is not None and isinstance(owner, int):
+            desired.add((group_pk << 32) | owner)
+        else:
+            pending.append((group, owner))
+
+    def owner_of(scim_id: str) -> int | str | None:
+        owner = links.get(scim_id)
+        return scim_id if owner is None and scim_id in new_account_ids else owner
+
+    # Followed groups: their members as IAM lists them (read for this run); others: the groups
+    # each user names.
+    for group, member_ids in snapshot.members.items():
+        for scim_id in member_ids:
+            if (owner := owner_of(scim_id)) is not None:
+                want(group, owner)
     for user in snapshot.users.values():
         if user.unreadable:
             continue
-        owner: int | str | None = links.get(user.scim_id)
-        if owner is None and user.scim_id in new_account_ids:
-            owner = user.scim_id
+        owner = owner_of(user.scim_id)
         if owner is None:
             continue
         for group in user.groups:
-            if group not in snapshot.groups:
-                continue
-            group_pk = group_pks.get(group)
-            if group_pk is not None and isinstance(owner, int):
-                desired.add((group_pk << 32) | owner)
-            else:
-                pending.append((group, owner))
+            if group in snapshot.groups and group not in snapshot.members:
+                want(group, owner)
     unreadable_accounts = {links.get(u.scim_id) for u in snapshot.users.values() if u.unreadable}
     plan.group_members_add = pending + [
         (scim_ids[key >> 32], key & 0xFFFFFFFF) for key in desired - current.keys()
@@ -421,51 +426,10 @@ def _plan_groups(plan: Plan, snapshot: Snapshot, links: dict[str, int]) -> None:
     )
 
 
-def _existing_groups(nick: str) -> dict[str, tuple[int, str, bool]]:
-    linked = set(
-        Campaign.objects.filter(idp_group__idp=nick).values_list("idp_group_id", flat=True)
-    )
+def _existing_groups(nick: str, followed: set[str]) -> dict[str, tuple[int, str, bool]]:
     return {
-        scim_id: (pk, name, pk in linked)
+        scim_id: (pk, name, scim_id in followed)
         for scim_id, pk, name in IdpGroup.objects.filter(idp=nick).values_list(
             "scim_id", "pk", "name"
         )
     }
-
-
-def _plan_campaigns(plan: Plan, snapshot: Snapshot, links: dict[str, int], accounts) -> None:
-    nick = plan.provider.nickname
-    suspended_now = {c.account_id for c in plan.changes if c.suspend}
-    reactivated = {c.account_id for c in plan.changes if c.reactivate}
-    new_ids = {n.scim_id for n in plan.new_accounts}
-    campaigns = Campaign.objects.filter(idp_group__idp=nick).values_list(
-        "pk", "idp_group__scim_id", "idp_group__name"
-    )
-    for campaign_pk, group_id, group_name in campaigns:
-        members: set[int | str] = set()
-        for scim_id in snapshot.members.get(group_id, set()):
-            account_id = links.get(scim_id)
-            if account_id is not None:
-                active = (
-                    accounts[account_id][3] == Account.Status.ACTIVE or account_id in reactivated
-                )
-                if active and account_id not in suspended_now:
-                    members.add(account_id)
-            elif scim_id in new_ids:
-                members.add(scim_id)
-        open_rows = Membership.objects.filter(
-            campaign_id=campaign_pk, state__in=Membership.OPEN_STATES
-        ).values_list("pk", "account_id", "state", "source")
-        have = {}
-        for pk, account_id, state, source in open_rows:
-            have[account_id] = (pk, state, source)
-            if account_id not in members and source == Membership.Source.SCIM:
-                plan.campaign_revoke.append((pk, f"No longer in IAM group {group_name}."))
-        for member in members:
-            row = have.get(member) if isinstance(member, int) else None
-            if row is None:
-                plan.campaign_add.append(
-                    (campaign_pk, member, f"Member of IAM group {group_name}.")
-                )
-            elif row[1] == Membership.State.REQUESTED:
-                plan.campaign_approve.append((row[0], f"Member of IAM group {group_name}."))

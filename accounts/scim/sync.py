@@ -3,6 +3,8 @@
 A run holds a per-provider lock for its whole length (a PostgreSQL session advisory lock,
 released by PostgreSQL if the worker dies); a second run finds it taken and stops with
 SyncBusy. Every run that gets the lock leaves a SyncRun row with its counts and outcome.
+After a run that changed the database, `accounts.signals.scim_sync_finished` lets the apps
+above (campaigns: IdP groups -> memberships) follow, still under the lock.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from accounts.scim.client import ClientCredentials, IamScimReader, RetryPolicy, 
 from accounts.scim.plan import OIDC, Plan, Snapshot, plan_changes
 from accounts.scim.staging import StagingMemo, scim_id_from_identity
 from accounts.services import audit_record
+from accounts.signals import scim_groups_followed, scim_sync_finished
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,30 @@ def scim_sync(
         except Exception as exc:
             _fail(run, f"The run stopped on an unexpected error ({type(exc).__name__}: {exc}).")
             raise
+        if run.outcome == SyncRun.Outcome.SUCCESS:
+            _tell_followers(run)
         return run
+
+
+def _tell_followers(run: SyncRun) -> None:
+    """The apps above follow the committed run; their counts join the run's record.
+
+    A follower's failure leaves the people sync done: it is logged and written on the run,
+    and the next run tries again.
+    """
+    failures = []
+    for receiver, answer in scim_sync_finished.send_robust(sender=SyncRun, idp=run.idp, run=run):
+        if isinstance(answer, Exception):
+            log.error("after the SCIM sync of %s, %r failed", run.idp, receiver, exc_info=answer)
+            failures.append(f"{type(answer).__name__}: {answer}")
+        elif isinstance(answer, dict):
+            run.counts.update(answer)
+    if failures:
+        run.error = (
+            "People and groups were synced, but following them up failed "
+            f"({'; '.join(failures)}); the next run tries again."
+        )
+    run.save(update_fields=["counts", "error"])
 
 
 def _finish(run: SyncRun, plan: Plan, snapshot: Snapshot, *, dry_run: bool, force: bool) -> None:
@@ -201,11 +227,7 @@ def read_provider(provider: IdentityProvider, *, progress: Progress | None = Non
         ).values_list("identity", flat=True)
         if (scim_id := scim_id_from_identity(identity, provider.issuer))
     }
-    linked_groups = set(
-        IdpGroup.objects.filter(idp=provider.nickname, campaigns__isnull=False).values_list(
-            "scim_id", flat=True
-        )
-    )
+    followed = followed_groups(provider.nickname)
     now = datetime.now(UTC)
     with IamScimReader(
         base_url=scim_base_url(provider),
@@ -223,10 +245,20 @@ def read_provider(provider: IdentityProvider, *, progress: Progress | None = Non
         }
         groups = {g.id: g.display_name or g.id for g in reader.groups()}
         members = {}
-        for n, group_id in enumerate(sorted(linked_groups & groups.keys()), 1):
+        for n, group_id in enumerate(sorted(followed & groups.keys()), 1):
             members[group_id] = reader.member_ids(group_id)
             if progress:
-                progress("group members", n, len(linked_groups))
+                progress("group members", n, len(followed))
         memo.keep()
         stats = {**reader.stats.as_dict(), "unchanged_users": memo.hits}
-        return Snapshot(users=users, groups=groups, members=members, read_stats=stats)
+        return Snapshot(
+            users=users, groups=groups, members=members, followed=followed, read_stats=stats
+        )
+
+
+def followed_groups(nickname: str) -> set[str]:
+    """SCIM ids of this provider's groups that an app above follows (scim_groups_followed)."""
+    followed: set[str] = set()
+    for _, scim_ids in scim_groups_followed.send(sender=IdpGroup, idp=nickname):
+        followed.update(scim_ids or ())
+    return followed

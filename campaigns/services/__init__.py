@@ -18,6 +18,7 @@ from campaigns.services.campaign import (
     campaign_update_embargo,
     data_paths_clean,
 )
+from campaigns.services.idp_groups import memberships_follow_idp_groups
 from campaigns.services.membership import (
     manager_appoint,
     manager_remove,
@@ -65,5 +66,6 @@ __all__ = [
     "node_token_record_use",
     "node_token_revoke",
     "memberships_expire",
+    "memberships_follow_idp_groups",
     "membership_reminders_send",
 ]

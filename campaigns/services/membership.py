@@ -98,7 +98,9 @@ def membership_approve(
     actor: Account | None,
     comment: str = "",
     valid_until: datetime.date | None = None,
+    source: str = Membership.Source.PORTAL,
 ) -> Membership:
+    """Approve a waiting request; `source` SCIM when an IdP group decided it."""
     membership = lock_membership(membership)
     require_manager(membership.campaign, actor, "approve requests")
     if actor is not None and membership.account_id == actor.pk and not actor.is_admin:
@@ -109,6 +111,7 @@ def membership_approve(
     move(membership, State.APPROVED)
     membership.decided_by, membership.decided_at = actor, timezone.now()
     membership.comment, membership.valid_until = comment.strip(), valid_until
+    membership.source = source
     save_clean(membership)
     audit_membership("membership.approve", actor=actor, membership=membership, comment=comment)
     notifications.decision(membership)
@@ -140,8 +143,12 @@ def membership_add(
     actor: Account | None,
     valid_until: datetime.date | None = None,
     comment: str = "",
+    source: str = Membership.Source.PORTAL,
 ) -> Membership:
-    """Add an account by name, approved at once (a waiting request of theirs is approved)."""
+    """Add an account by name, approved at once (a waiting request of theirs is approved).
+
+    `source` is SCIM when membership of an IdP group added them (campaigns.services.idp_groups).
+    """
     require_manager(campaign, actor, "add members")
     require_active_campaign(campaign)
     validate_valid_until(valid_until)
@@ -166,6 +173,7 @@ def membership_add(
         move(membership, State.APPROVED)
     membership.decided_by, membership.decided_at = actor, timezone.now()
     membership.comment, membership.valid_until = comment.strip(), valid_until
+    membership.source = source
     save_clean(membership)
     audit_membership("membership.add", actor=actor, membership=membership, comment=comment)
     notifications.decision(membership)

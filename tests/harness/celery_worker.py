@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 class RunningWorker:
     proc: subprocess.Popen
     logfile: Path
+    hostname: str = ""
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace")
@@ -32,6 +33,7 @@ def start_worker(
     concurrency: int = 2,
     queues: str | None = None,
     extra_env: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> RunningWorker:
     """Start `celery worker` and wait until it answers a ping.
 
@@ -40,10 +42,10 @@ def start_worker(
     """
     from webui.celery import app
 
+    own_broker = "CELERY_BROKER_URL" in (extra_env or {})  # then its log says when it is ready
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO), **(extra_env or {})}
-    hostname = (
-        f"test-{os.getpid()}-{(queues or 'default').replace(',', '-')}@{socket.gethostname()}"
-    )
+    label = name or (queues or "default").replace(",", "-")
+    hostname = f"test-{os.getpid()}-{label}@{socket.gethostname()}"
     out = open(logfile, "wb")  # noqa: SIM115 - lives as long as the worker
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "webui", "worker", "--pool", "threads"]
@@ -56,12 +58,16 @@ def start_worker(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    worker = RunningWorker(proc=proc, logfile=logfile)
+    worker = RunningWorker(proc=proc, logfile=logfile, hostname=hostname)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"Celery worker exited early:\n{worker.log()[-3000:]}")
-        if app.control.ping(destination=[hostname], timeout=0.5):
+        if own_broker:
+            if f"{hostname} ready." in worker.log():
+                return worker
+            time.sleep(0.2)
+        elif app.control.ping(destination=[hostname], timeout=0.5):
             return worker
     worker.stop()
     raise TimeoutError(f"Celery worker did not answer a ping in 60 s:\n{worker.log()[-3000:]}")

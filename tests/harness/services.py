@@ -56,7 +56,9 @@ class RunningPostgres:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_postgres(*, extra_conf: dict[str, str] | None = None) -> RunningPostgres:
+def start_postgres(
+    *, extra_conf: dict[str, str] | None = None, port: int | None = None
+) -> RunningPostgres:
     bindir = _pg_bindir()
     prefix = _as_postgres_user()
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-pg-"))
@@ -70,7 +72,7 @@ def start_postgres(*, extra_conf: dict[str, str] | None = None) -> RunningPostgr
         check=True,
         capture_output=True,
     )
-    port = free_port()
+    port = port or free_port()
     conf = {
         "listen_addresses": "127.0.0.1",
         "port": str(port),
@@ -125,14 +127,14 @@ class RunningRedis:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_redis() -> RunningRedis:
+def start_redis(*, port: int | None = None) -> RunningRedis:
     binary = shutil.which("redis-server")
     if not binary:
         raise RuntimeError(
             "redis-server was not found: install it with `apt-get install redis-server`."
         )
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-redis-"))
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp)]
         + ["--save", "", "--appendonly", "no", "--protected-mode", "yes"],

@@ -87,6 +87,7 @@ def held_token(idp, nick: str, *, expires_in: timedelta = timedelta(minutes=2), 
     )
 
 
+@pytest.mark.sqlite
 def test_refresh_makes_a_new_token_and_keeps_refresh_start(plain_idp, settings, tmp_path):
     configure(settings, tmp_path, dev=plain_idp.issuer)
     old = held_token(plain_idp, "dev")
@@ -150,6 +151,7 @@ def test_an_unreachable_provider_is_tried_next_cycle(plain_idp, settings, tmp_pa
     assert tokens_cleanup().tokens == 0  # an expired token with a live refresh token stays
 
 
+@pytest.mark.sqlite
 def test_refreshing_stops_after_the_refresh_lifetime(plain_idp, settings, tmp_path):
     configure(settings, tmp_path, dev=plain_idp.issuer)
     token = held_token(plain_idp, "dev")
@@ -172,6 +174,7 @@ def _token(account, n: int, *, expires, refresh_token="", refresh_expires=None) 
     )
 
 
+@pytest.mark.sqlite
 def test_cleanup_deletes_only_what_has_expired_for_good(member):
     now = timezone.now()
     past, future = now - timedelta(hours=1), now + timedelta(hours=1)
@@ -267,6 +270,7 @@ def test_cleanup_task_runs_on_the_worker(celery_worker, member):
     assert not Token.objects.exists()
 
 
+@pytest.mark.sqlite
 def test_cleanup_command(member, capsys):
     Token.objects.bulk_create([_token(member, 1, expires=timezone.now() - timedelta(hours=1))])
     call_command("cleanup_tokens", "--dry-run")

@@ -29,6 +29,7 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
 
 
+@pytest.mark.sqlite
 def test_without_output_writes_to_stdout(export_data):
     out, err = run("--format", "passwd")
     assert out == (GOLDEN / "passwd.txt").read_text()

@@ -26,6 +26,7 @@ def export_text(format_name: str, report: ExportReport | None = None) -> str:
     return "".join(render(format_name, report or ExportReport()))
 
 
+@pytest.mark.sqlite
 @pytest.mark.parametrize("format_name", list(FORMATS))
 def test_export_matches_golden_file(export_data, format_name):
     assert_golden(GOLDEN_NAMES[format_name], export_text(format_name))

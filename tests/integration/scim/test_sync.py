@@ -37,6 +37,7 @@ def snapshot_db() -> tuple:
     )
 
 
+@pytest.mark.sqlite
 def test_250_users_over_three_pages_become_accounts(provider, directory, scim, idp):
     people = [
         add_person(directory, f"user{i:03d}", f"CN=User {i},O=Example,C=DE") for i in range(250)
@@ -74,6 +75,7 @@ def test_token_is_fetched_once_and_reused(provider, directory, scim, idp):
     assert idp.log().count("POST /token") - before == 1
 
 
+@pytest.mark.sqlite
 def test_a_user_removed_from_iam_is_suspended_not_deleted(provider, directory, scim, idp):
     people = [add_person(directory, f"u{i}", f"CN=U {i},O=Example,C=DE") for i in range(20)]
     scim_sync(provider=provider)
@@ -146,6 +148,7 @@ def test_duplicate_dn_claimed_by_two_users_is_reported_and_linked_to_neither(
     assert conflict.detail["users"] == ["anna", "bert"]
 
 
+@pytest.mark.sqlite
 def test_manual_and_login_identities_are_never_removed(provider, directory, scim, idp, settings):
     settings.GATEHOUSE_SCIM_FAILSAFE_PERCENT = 100
     anna = add_person(directory, "anna", "CN=Anna,O=Example,C=DE")
@@ -274,6 +277,7 @@ def test_dry_run_changes_nothing(provider, directory, scim):
     assert not Account.objects.exists()
 
 
+@pytest.mark.sqlite
 def test_groups_and_a_linked_campaign(provider, directory, scim, pi, settings):
     settings.GATEHOUSE_SCIM_FAILSAFE_PERCENT = 100
     anna, bert = add_person(directory, "anna"), add_person(directory, "bert")
@@ -285,10 +289,12 @@ def test_groups_and_a_linked_campaign(provider, directory, scim, pi, settings):
     group = IdpGroup.objects.get(scim_id=child.id)
     assert group.name == "atlas/production"
     assert set(group.members.values_list("name", flat=True)) == {"anna", "bert"}
+    assert not any(r.path.endswith("/members") for r in scim.requests)  # nobody follows it
     campaign = Campaign.objects.create(slug="prod", title="Production", pi=pi, gid=30000001)
     campaign.idp_group = group
     campaign.save()
-    scim_sync(provider=provider)
+    run = scim_sync(provider=provider)
+    assert run.counts["campaign_members_added"] == 2
     approved = Membership.objects.filter(campaign=campaign, state="approved", source="scim")
     assert set(approved.values_list("account__name", flat=True)) == {"anna", "bert"}
     directory.remove_member(child.id, bert.id)
@@ -297,6 +303,11 @@ def test_groups_and_a_linked_campaign(provider, directory, scim, pi, settings):
     assert Membership.objects.get(account__name="bert", campaign=campaign).state == "revoked"
     assert list(group.members.values_list("name", flat=True)) == ["anna"]
     assert any(r.path == f"/scim/Groups/{child.id}/members" for r in scim.requests)
+    directory.remove_group(child.id)  # gone from IAM: kept for the campaign, emptied
+    run = scim_sync(provider=provider)
+    assert run.counts["campaign_members_revoked"] == 1
+    assert IdpGroup.objects.filter(pk=group.pk).exists() and not group.members.exists()
+    assert Campaign.objects.get(pk=campaign.pk).idp_group_id == group.pk
 
 
 def test_a_provider_not_configured_for_sync_is_never_contacted(provider, scim, settings):
@@ -310,6 +321,7 @@ def test_a_provider_not_configured_for_sync_is_never_contacted(provider, scim, s
     assert scim.requests == []
 
 
+@pytest.mark.sqlite
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_never_overlap(provider, directory, scim):
     for i in range(120):

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.views.debug import SafeExceptionReporterFilter
 
 from accounts.identities import oidc_identity
-from accounts.models import Identity
+from accounts.models import AuditEvent, Identity
 from accounts.oidc.views import PENDING_LOGIN
 from accounts.services import identity_add
 
@@ -161,3 +161,19 @@ def test_next_never_leads_off_the_site(next_url):
         assert not as_browser.startswith("//")
         assert urlsplit(as_browser).netloc in ("", "testserver")
         assert urlsplit(as_browser).scheme in ("", "http")
+
+
+PROXY = "10.0.0.2"
+
+
+@pytest.mark.django_db
+def test_a_forwarded_for_that_is_not_an_address_does_not_break_the_login(
+    client, rogue_idp, settings
+):
+    """The callback records the address in the audit log (an inet column): 500 before."""
+    settings.GATEHOUSE_TRUSTED_PROXIES = [PROXY]
+    response = client.get(
+        "/oidc/callback/", {"state": "x"}, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="unknown"
+    )
+    assert response.status_code == 400
+    assert AuditEvent.objects.get(action="login.refused").ip == PROXY
