@@ -5,11 +5,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-ACCOUNT_NAME_RE = r"^[a-z0-9_-]{1,25}$"
-account_name_validator = RegexValidator(
-    ACCOUNT_NAME_RE,
-    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_' (Rucio's account name rule).",
-)
+from accounts.names import ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE
+
+account_name_validator = RegexValidator(ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE)
 
 
 class PosixIdCounter(models.Model):
