@@ -283,7 +283,6 @@ def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dic
         "waiting": requests[0].waiting if requests else 0,
         "manage_url": manage_url,
         **_member_list(request, campaign, manage_url),
-        "decision_form": DecisionForm(),
         "add_form": MemberAddForm(),
         "settings_form": CampaignSettingsForm(
             initial={

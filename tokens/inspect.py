@@ -123,10 +123,6 @@ def target_choices() -> list[tuple[str, str]]:
     return [*choices, (RUCIO_AUDIENCE, f"Rucio (audience {settings.GATEHOUSE_EXPECTED_AUDIENCE})")]
 
 
-def jwks_cache() -> JwksCache:
-    return _JWKS
-
-
 @sensitive_variables()  # error reports hide every local here and in the core frames below
 def inspect(
     raw: str,
