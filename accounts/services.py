@@ -1,5 +1,6 @@
 """Writes for accounts and identities: each a keyword-only function in a transaction."""
 
+import datetime
 from functools import partial
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.bulk import rows_insert
 from accounts.emails import registration_decision_email
 from accounts.identities import normalise_identity, parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
@@ -19,16 +21,21 @@ def audit_record(
     *,
     action: str,
     actor: Account | None = None,
+    actor_name: str = "",
     account: Account | None = None,
     target: str = "",
     comment: str = "",
     detail: dict | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Append one audit event. `actor` did `action` to `account`/`target`."""
+    """Append one audit event. `actor` did `action` to `account`/`target`.
+
+    The one writer of the audit log (with `audit_record_many` for bulk runs); `actor_name`
+    names a background actor without an account ("token-lifecycle", "scim:<idp>").
+    """
     return AuditEvent.objects.create(
         actor=actor,
-        actor_name=actor.name if actor else "",
+        actor_name=(actor.name if actor else actor_name)[:64],
         action=action,
         account=account,
         target=target[:300],
@@ -36,6 +43,38 @@ def audit_record(
         detail=detail or {},
         ip=ip,
     )
+
+
+def audit_row(
+    *,
+    action: str,
+    actor_name: str,
+    account_id: int | None = None,
+    target: str = "",
+    comment: str = "",
+    detail: dict | None = None,
+    created: datetime.datetime | None = None,
+) -> dict:
+    """One audit event as a row for `audit_record_many` (a background actor, no address)."""
+    return {
+        "created": created or timezone.now(),
+        "actor_id": None,
+        "actor_name": actor_name[:64],
+        "action": action,
+        "account_id": account_id,
+        "target": target[:300],
+        "comment": comment,
+        "detail": detail or {},
+        "ip": None,
+    }
+
+
+def audit_record_many(*, events: list[dict]) -> None:
+    """Append many audit events (rows from `audit_row`) in one statement; for SCIM's bulk runs.
+
+    Inside the caller's transaction, so they commit or roll back with the changes they record.
+    """
+    rows_insert(AuditEvent, events)
 
 
 # POSIX ids ------------------------------------------------------------------------------------

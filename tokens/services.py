@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.crypto import token_hash
 from accounts.idps import ProviderUnavailable, discovery, get_provider
-from accounts.models import Account, AuditEvent, Identity
+from accounts.models import Account, Identity
 from accounts.services import audit_record
 from tokens.models import Token
 
@@ -186,10 +186,10 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
 
 
 def _audit(action: str, token: Token, comment: str, **detail) -> None:
-    AuditEvent.objects.create(
-        actor_name="token-lifecycle",
+    audit_record(
         action=action,
-        account_id=token.account_id,
+        actor_name="token-lifecycle",
+        account=token.account,
         target=f"token:{token.token_hash[:12]}",
         comment=comment,
         detail={"idp": token.idp, **detail},

@@ -5,20 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_search_indexes'),
+        ("accounts", "0002_search_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='account',
-            name='name',
-            field=models.CharField(max_length=25, unique=True, validators=[django.core.validators.RegexValidator('\\A[a-z0-9_][a-z0-9_-]{0,24}\\Z', "Use 1 to 25 characters: lowercase letters, digits, '-' and '_', not starting with '-' (Rucio's account name rule, and a portable POSIX user name).")]),
+            model_name="account",
+            name="name",
+            field=models.CharField(
+                max_length=25,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "\\A[a-z0-9_][a-z0-9_-]{0,24}\\Z",
+                        "Use 1 to 25 characters: lowercase letters, digits, '-' and '_', not starting with '-' (Rucio's account name rule, and a portable POSIX user name).",
+                    )
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='registration',
-            name='requested_name',
-            field=models.CharField(max_length=25, validators=[django.core.validators.RegexValidator('\\A[a-z0-9_][a-z0-9_-]{0,24}\\Z', "Use 1 to 25 characters: lowercase letters, digits, '-' and '_', not starting with '-' (Rucio's account name rule, and a portable POSIX user name).")]),
+            model_name="registration",
+            name="requested_name",
+            field=models.CharField(
+                max_length=25,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "\\A[a-z0-9_][a-z0-9_-]{0,24}\\Z",
+                        "Use 1 to 25 characters: lowercase letters, digits, '-' and '_', not starting with '-' (Rucio's account name rule, and a portable POSIX user name).",
+                    )
+                ],
+            ),
         ),
     ]
