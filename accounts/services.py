@@ -1,7 +1,6 @@
 """Writes for accounts and identities: each a keyword-only function in a transaction."""
 
 import datetime
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -497,7 +496,7 @@ def registration_approve(
         detail={"idp": registration.idp, "identity": registration.identity},
         ip=ip,
     )
-    transaction.on_commit(partial(registration_decision_email, registration_id=registration.pk))
+    registration_decision_email(registration=registration)
     return account
 
 
@@ -523,5 +522,5 @@ def registration_reject(
         detail={"idp": registration.idp, "identity": registration.identity},
         ip=ip,
     )
-    transaction.on_commit(partial(registration_decision_email, registration_id=registration.pk))
+    registration_decision_email(registration=registration)
     return registration

@@ -1,21 +1,15 @@
 """Emails about memberships: new request -> PI and managers, decision -> requester, reminders.
 
-Mail goes out after the transaction commits (never for a change that was rolled back); a mail
-server failure is logged and does not undo the change.
+Mail goes through accounts.mail: queued after the transaction commits (never for a change that
+was rolled back), delivered by the Celery worker; a mail server failure never undoes the change.
 """
 
-import logging
-
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts.mail import mail_send
 from campaigns.models import Membership
 from campaigns.selectors import managers_of
-
-log = logging.getLogger(__name__)
 
 
 def _url(name: str, *args) -> str:
@@ -23,22 +17,7 @@ def _url(name: str, *args) -> str:
 
 
 def _send(template: str, recipients: list[str], context: dict) -> None:
-    recipients = sorted({r for r in recipients if r})
-    if not recipients:
-        log.info("no email address for %s; nothing sent", template)
-        return
-    context = {**context, "site_name": settings.SITE_NAME, "site_url": settings.SITE_URL}
-    subject = " ".join(render_to_string(f"campaigns/email/{template}_subject.txt", context).split())
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"campaigns/email/{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-    )
-    message.attach_alternative(
-        render_to_string(f"campaigns/email/{template}.html", context), "text/html"
-    )
-    transaction.on_commit(message.send, robust=True)
+    mail_send(template=f"campaigns/email/{template}", recipients=recipients, context=context)
 
 
 def request_new(membership: Membership) -> None:

@@ -1,0 +1,54 @@
+"""The one mail path: render now, queue a Celery task after commit, deliver in the worker.
+
+Nothing is sent inside a web request, and nothing is sent for a change that was rolled back.
+A mail server that is down delays the mail (the task retries); it never undoes the change.
+"""
+
+import logging
+import smtplib
+from functools import partial
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+
+
+def mail_send(*, template: str, recipients: list[str], context: dict) -> None:
+    """Render `<template>_subject.txt`, `.txt` and `.html` now; deliver after the commit.
+
+    `template` is a path without suffix, e.g. "campaigns/email/decision". Recipients without
+    an address are dropped; each address gets the mail once.
+    """
+    to = sorted({address for address in recipients if address})
+    if not to:
+        log.info("no email address for %s; nothing sent", template)
+        return
+    context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **context}
+    subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
+    delivery = partial(
+        mail_deliver.delay,
+        subject=subject,
+        body=render_to_string(f"{template}.txt", context),
+        html=render_to_string(f"{template}.html", context),
+        to=to,
+        template=template,
+    )
+    transaction.on_commit(delivery, robust=True)
+
+
+@shared_task(
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,
+    max_retries=8,
+    ignore_result=True,
+)
+def mail_deliver(*, subject: str, body: str, html: str, to: list[str], template: str) -> None:
+    """Send one rendered mail (thin: the rendering happened where the change was made)."""
+    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, to)
+    message.attach_alternative(html, "text/html")
+    message.send()
+    log.info("mail %s sent to %d address(es)", template, len(to))
