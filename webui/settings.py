@@ -267,6 +267,14 @@ GATEHOUSE_IDPSECRETS = os.getenv(
 GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
 GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
 GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+# Calls to providers (discovery, keys, token and userinfo endpoints): seconds to wait for an
+# answer. Their signing keys (accounts/keys.py, for login and inspection alike): fresh for 6 h,
+# a stale copy used up to 2 days while the provider is away, and a key set fetched again for an
+# unknown key id at most once per GATEHOUSE_KEYS_REFETCH_SECONDS.
+GATEHOUSE_HTTP_TIMEOUT = envint("GATEHOUSE_HTTP_TIMEOUT", 10)
+GATEHOUSE_KEYS_FRESH_SECONDS = envint("GATEHOUSE_KEYS_FRESH_SECONDS", 6 * 3600)
+GATEHOUSE_KEYS_STALE_SECONDS = envint("GATEHOUSE_KEYS_STALE_SECONDS", 2 * 86400)
+GATEHOUSE_KEYS_REFETCH_SECONDS = envint("GATEHOUSE_KEYS_REFETCH_SECONDS", 60)
 # Login (accounts.oidc): scopes asked for (offline_access is added when the provider offers it),
 # login starts allowed per client address per minute, how long a started login stays valid, and
 # how often a logged-in session is re-checked with its provider (silently, prompt=none).
