@@ -240,6 +240,7 @@ def idpsecrets(idp_wlcg, idp_cern, settings, tmp_path) -> dict[str, idps.Identit
     }
     yield use_idpsecrets(settings, tmp_path / "idpsecrets.json", entries)
     idps._load.cache_clear()
+    idps.key_source().forget()
     cache.clear()
 
 
@@ -258,6 +259,7 @@ def rogue_idp(settings, tmp_path):
         use_idpsecrets(settings, tmp_path / "idpsecrets.json", entries)
         yield rogue
     idps._load.cache_clear()
+    idps.key_source().forget()
     cache.clear()
 
 

@@ -20,18 +20,15 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.idps import get_providers
+from accounts.idps import get_providers, key_source
 from tokens.inspection import (
     RUCIO_AUDIENCE,
     Capabilities,
     Inspection,
-    JwksCache,
     TrustedIssuer,
     inspect_token,
     normalise_audience,
 )
-
-_JWKS = JwksCache()
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ def inspect(
     inspection = inspect_token(
         raw,
         issuers=trusted_issuers(),
-        jwks=_JWKS,
+        jwks=key_source(),
         audience=audience or None,
         expected_scope=expected_scope,
     )

@@ -148,7 +148,7 @@ class ProviderBackend(OIDCAuthenticationBackend):
 
     def verify_token(self, token, **kwargs):
         """The ID token, strictly checked (see accounts.oidc.verify); returns its claims."""
-        return verify_jwt(self.provider, self.document, token, nonce=kwargs.get("nonce"))
+        return verify_jwt(self.provider, token, nonce=kwargs.get("nonce"))
 
     def get_userinfo(self, access_token, id_token, payload):
         """Claims from the userinfo endpoint, which must describe the ID token's subject."""
@@ -167,7 +167,6 @@ class ProviderBackend(OIDCAuthenticationBackend):
             if response.headers.get("content-type", "").lower().startswith("application/jwt"):
                 claims = verify_jwt(
                     self.provider,
-                    self.document,
                     response.text,
                     what="userinfo",
                     required=("iss", "sub", "aud"),
