@@ -87,9 +87,10 @@ def test_prefixes_all_cover_the_path(path):
     assert all(path_covers(prefix, path) for prefix in prefixes)
 
 
-def test_importing_the_module_and_the_inspection_library_pulls_in_no_django():
+def test_the_shared_modules_and_the_inspection_library_pull_in_no_django():
     code = (
-        "import sys, accounts.storage_paths, accounts.names, tokens.inspection; "
+        "import sys, accounts.storage_paths, accounts.names, accounts.keys, accounts.oauth, "
+        "tokens.inspection; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
     )
     result = subprocess.run(
