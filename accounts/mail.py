@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils.log import AdminEmailHandler
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,38 @@ def mail_send(*, template: str, recipients: list[str], context: dict) -> None:
     max_retries=8,
     ignore_result=True,
 )
-def mail_deliver(*, subject: str, body: str, html: str, to: list[str], template: str) -> None:
+def mail_deliver(
+    *, subject: str, body: str, html: str, to: list[str], template: str, from_email: str = ""
+) -> None:
     """Send one rendered mail (thin: the rendering happened where the change was made)."""
-    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, to)
-    message.attach_alternative(html, "text/html")
+    message = EmailMultiAlternatives(
+        subject, body, from_email or settings.DEFAULT_FROM_EMAIL, to
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
     message.send()
     log.info("mail %s sent to %d address(es)", template, len(to))
+
+
+class AdminMailHandler(AdminEmailHandler):
+    """Django's error reports to ADMINS, queued for the worker like every other mail.
+
+    Never sent by the failing request itself, and not tied to its transaction (which may be
+    rolling back: the report must still go out).
+    """
+
+    def send_mail(self, subject, message, *args, **kwargs):
+        to = [admin if isinstance(admin, str) else admin[1] for admin in settings.ADMINS]
+        if not to:
+            return
+        try:
+            mail_deliver.delay(
+                subject=f"{settings.EMAIL_SUBJECT_PREFIX}{subject}",
+                body=message,
+                html=kwargs.get("html_message") or "",
+                to=to,
+                template="error report",
+                from_email=settings.SERVER_EMAIL,
+            )
+        except Exception as exc:  # a broker that is down must not hide the error reported
+            log.warning("error report not queued: %s", type(exc).__name__)
