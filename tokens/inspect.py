@@ -1,5 +1,6 @@
-"""The Django side of the token inspector: which issuers are trusted, which storage elements
-people can pick as a target, and one JWKS cache per process.
+"""The Django side of the token inspector: which issuers are trusted and which storage elements
+people can pick as a target. Keys come from the process's one key cache, the one login uses
+(accounts.idps.key_source).
 
 Trusted issuers are the configured identity providers (idpsecrets.json, each with its optional
 `storage_base_path`) plus `GATEHOUSE_EXTRA_ISSUERS`, a JSON list such as
