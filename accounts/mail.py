@@ -51,9 +51,7 @@ def mail_deliver(
     *, subject: str, body: str, html: str, to: list[str], template: str, from_email: str = ""
 ) -> None:
     """Send one rendered mail (thin: the rendering happened where the change was made)."""
-    message = EmailMultiAlternatives(
-        subject, body, from_email or settings.DEFAULT_FROM_EMAIL, to
-    )
+    message = EmailMultiAlternatives(subject, body, from_email or settings.DEFAULT_FROM_EMAIL, to)
     if html:
         message.attach_alternative(html, "text/html")
     message.send()
