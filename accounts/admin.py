@@ -23,6 +23,7 @@ from accounts.services import (
     account_reactivate,
     account_set_email,
     account_suspend,
+    audit_record,
     identity_add,
     identity_remove,
 )
@@ -68,6 +69,14 @@ class SuspendForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
         help_text="Kept with each account and in the audit log.",
     )
+
+
+RIGHT_FLAGS = ("is_staff", "is_superuser")
+RIGHT_SETS = ("groups", "user_permissions")
+
+
+def _names(related) -> set[str]:
+    return {str(item) for item in related.all()}
 
 
 @admin.register(Account)
@@ -143,12 +152,49 @@ class AccountAdmin(admin.ModelAdmin):
             )
             obj.pk, obj.uid, obj.created = created.pk, created.uid, created.created
             obj.password = created.password
+            if created.is_staff:
+                audit_record(
+                    action="account.set_is_staff",
+                    actor=request.user,
+                    account=created,
+                    target=f"account:{created.name}",
+                    detail={"from": False, "to": True},
+                    ip=client_ip(request),
+                )
             return
         if "email" in form.changed_data:
             account_set_email(
                 account=obj, email=obj.email, actor=request.user, ip=client_ip(request)
             )
+        rights = [name for name in RIGHT_FLAGS if name in form.changed_data]
         super().save_model(request, obj, form, change)
+        for name in rights:
+            audit_record(
+                action=f"account.set_{name}",
+                actor=request.user,
+                account=obj,
+                target=f"account:{obj.name}",
+                detail={"from": form.initial.get(name), "to": getattr(obj, name)},
+                ip=client_ip(request),
+            )
+
+    def save_related(self, request, form, formsets, change):
+        """Groups and permissions are rights too: every change of them is audited."""
+        account = form.instance
+        before = {name: _names(getattr(account, name)) for name in RIGHT_SETS} if change else {}
+        super().save_related(request, form, formsets, change)
+        for name in RIGHT_SETS:
+            after = _names(getattr(account, name))
+            was = before.get(name, set())
+            if after != was:
+                audit_record(
+                    action=f"account.set_{name}",
+                    actor=request.user,
+                    account=account,
+                    target=f"account:{account.name}",
+                    detail={"added": sorted(after - was), "removed": sorted(was - after)},
+                    ip=client_ip(request),
+                )
 
     @admin.action(description="Suspend selected accounts…", permissions=["change"])
     def suspend_accounts(self, request, queryset):

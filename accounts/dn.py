@@ -62,7 +62,6 @@ _BY_SPELLING = {
 }
 _BY_OID = {oid: canonical for canonical, oid, _aliases in _ATTRIBUTE_TABLE}
 _OID_OF = {canonical: oid for canonical, oid, _aliases in _ATTRIBUTE_TABLE}
-KNOWN_ATTRIBUTES = tuple(canonical for canonical, _oid, _aliases in _ATTRIBUTE_TABLE)
 
 _NAME_RE = re.compile(r"(?:OID\.)?[0-9]+(?:\.[0-9]+)+|[A-Za-z][A-Za-z0-9-]*", re.IGNORECASE)
 # In slash form a bare '/' or '+' separates attributes only when an attribute name and '=' follow.

@@ -1,41 +1,19 @@
-"""Emails to people about their accounts (Django mail; templates in templates/accounts/email/)."""
-
-import logging
-import smtplib
+"""Emails to people about their accounts (templates in templates/accounts/email/)."""
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts.mail import mail_send
 from accounts.models import Registration
 
-log = logging.getLogger(__name__)
 
-
-def _send(*, template: str, to: str, context: dict) -> None:
-    context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
-    message = EmailMultiAlternatives(
-        subject, render_to_string(f"{template}.txt", context), None, [to]
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    try:
-        message.send()
-    except (OSError, smtplib.SMTPException) as exc:
-        # The decision stands; the person sees it on their next login.
-        log.warning("could not send %s to a user: %s", template, type(exc).__name__)
-
-
-def registration_decision_email(*, registration_id: int) -> None:
-    """Tell the person whether their registration was approved or rejected."""
-    registration = Registration.objects.select_related("account").get(pk=registration_id)
+def registration_decision_email(*, registration: Registration) -> None:
+    """Tell the person whether their registration was approved or rejected (after commit)."""
     if not registration.email or registration.state == Registration.State.PENDING:
         return
-    template = f"accounts/email/registration_{registration.state}"
-    _send(
-        template=template,
-        to=registration.email,
+    mail_send(
+        template=f"accounts/email/registration_{registration.state}",
+        recipients=[registration.email],
         context={
             "registration": registration,
             "login_url": settings.SITE_URL + reverse("login"),

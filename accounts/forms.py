@@ -4,7 +4,8 @@ from accounts.models import account_name_validator
 from accounts.selectors import account_name_taken
 
 NAME_HELP = (
-    "1 to 25 characters: lowercase letters, digits, '-' and '_'. It cannot be changed later."
+    "1 to 25 characters: lowercase letters, digits, '-' and '_', not starting with '-'. "
+    "It cannot be changed later."
 )
 
 

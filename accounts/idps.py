@@ -11,17 +11,23 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+
+from accounts.keys import (
+    IssuerUnavailable,
+    IssuerUnreachable,
+    JwksCache,
+    discovery_fetch,
+    discovery_url,
+)
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_USER_POLICIES = ("register", "auto", "deny")
 DISCOVERY_TTL = 3600
 DISCOVERY_FAILURE_TTL = 30
-HTTP_TIMEOUT = 5
 
 
 class ProviderUnavailable(Exception):
@@ -51,7 +57,7 @@ class IdentityProvider:
 
     @property
     def discovery_url(self) -> str:
-        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        return discovery_url(self.issuer)
 
 
 def _require(entry: dict, key: str, nickname: str, path: Path) -> str:
@@ -130,33 +136,50 @@ def provider_for_issuer(issuer: str) -> IdentityProvider | None:
     return next((p for p in get_providers().values() if p.issuer == issuer), None)
 
 
+def discovery_document(issuer: str, *, fresh: bool = False) -> dict:
+    """The issuer's discovery document (accounts.keys.discovery_fetch), kept in the cache for
+    an hour, a failure for 30 seconds. Raises IssuerUnavailable (IssuerUnreachable when the
+    issuer did not answer). `fresh` fetches it again whatever the cache holds.
+    """
+    key = f"oidc-discovery:{issuer}"
+    cached = None if fresh else cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    if isinstance(cached, list):  # a recent failure: [unreachable, message]
+        raise (IssuerUnreachable if cached[0] else IssuerUnavailable)(cached[1])
+    try:
+        document = discovery_fetch(issuer, timeout=settings.GATEHOUSE_HTTP_TIMEOUT)
+    except IssuerUnavailable as exc:
+        cache.set(key, [isinstance(exc, IssuerUnreachable), str(exc)], DISCOVERY_FAILURE_TTL)
+        raise
+    cache.set(key, document, DISCOVERY_TTL)
+    return document
+
+
 def discovery(provider: IdentityProvider, *, fresh: bool = False) -> dict:
     """The provider's discovery document, cached; its issuer must equal the configured one.
 
     `fresh` fetches it again whatever the cache holds (check_idps).
     """
-    key = f"oidc-discovery:{provider.issuer}"
-    cached = None if fresh else cache.get(key)
-    if isinstance(cached, dict):
-        return cached
-    if isinstance(cached, str):
-        raise ProviderUnavailable(cached)
     try:
-        response = requests.get(provider.discovery_url, timeout=HTTP_TIMEOUT)
-        response.raise_for_status()
-        document = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        reason = f"{provider.label} is not answering ({type(exc).__name__})."
+        return discovery_document(provider.issuer, fresh=fresh)
+    except IssuerUnreachable as exc:
         log.warning("discovery failed for %s: %s", provider.nickname, exc)
-        cache.set(key, reason, DISCOVERY_FAILURE_TTL)
-        raise ProviderUnavailable(reason) from exc
-    if not isinstance(document, dict) or document.get("issuer") != provider.issuer:
-        reason = (
-            f"{provider.label}'s discovery document names issuer "
-            f"{document.get('issuer') if isinstance(document, dict) else None!r}, "
-            f"not the configured {provider.issuer!r}."
-        )
-        cache.set(key, reason, DISCOVERY_FAILURE_TTL)
-        raise ProviderUnavailable(reason)
-    cache.set(key, document, DISCOVERY_TTL)
-    return document
+        raise ProviderUnavailable(f"{provider.label} is not answering ({exc}).") from exc
+    except IssuerUnavailable as exc:
+        log.warning("discovery refused for %s: %s", provider.nickname, exc)
+        raise ProviderUnavailable(
+            f"{provider.label}'s discovery document cannot be used: {exc}."
+        ) from exc
+
+
+@functools.cache
+def key_source() -> JwksCache:
+    """The one signing-key cache of this process, for login and token inspection alike."""
+    return JwksCache(
+        fresh_for=settings.GATEHOUSE_KEYS_FRESH_SECONDS,
+        stale_for=settings.GATEHOUSE_KEYS_STALE_SECONDS,
+        unknown_kid_interval=settings.GATEHOUSE_KEYS_REFETCH_SECONDS,
+        timeout=settings.GATEHOUSE_HTTP_TIMEOUT,
+        discover=discovery_document,
+    )

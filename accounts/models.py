@@ -1,7 +1,5 @@
 """Who people are: accounts, identities, registrations, IdP groups, sync runs, the audit log."""
 
-import re
-
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.indexes import OpClass
 from django.core.validators import RegexValidator
@@ -10,21 +8,9 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.indexes import PostgresOnlyGinIndex
+from accounts.names import ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE
 
-# Rucio's account name rule, narrowed to portable POSIX user names: no leading '-' (passwd and
-# group readers take a "-name" line for a NIS exclusion, and grpck rejects such a member).
-ACCOUNT_NAME_RE = r"\A[a-z0-9_][a-z0-9_-]{0,24}\Z"
-ACCOUNT_NAME_RULE = (
-    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_' (Rucio's account name rule), "
-    "and do not start with '-' (it must also be a portable POSIX user name)."
-)
 account_name_validator = RegexValidator(ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE)
-_ACCOUNT_NAME = re.compile(ACCOUNT_NAME_RE)
-
-
-def account_name_is_valid(name: str) -> bool:
-    """Is this a valid account name today (accounts made under the older rule may not be)?"""
-    return _ACCOUNT_NAME.match(name) is not None
 
 
 class PosixIdCounter(models.Model):

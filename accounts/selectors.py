@@ -1,25 +1,16 @@
 """Reads for accounts, identities and tokens."""
 
 import contextlib
-import re
-import unicodedata
 from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
 from accounts.identities import parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
-from accounts.models import (
-    Account,
-    Identity,
-    Registration,
-    SyncRun,
-    account_name_is_valid,
-)
+from accounts.models import Account, Identity, Registration, SyncRun
+from accounts.names import account_name_derive, account_name_valid
 
 # Login and registration (accounts.oidc) ---------------------------------------------------------
-
-ACCOUNT_NAME_MAX = 25
 
 
 def account_name_taken(*, name: str) -> bool:
@@ -32,25 +23,12 @@ def account_name_taken(*, name: str) -> bool:
     )
 
 
-def _account_name_clean(text: str) -> str:
-    """Rucio's rule: lowercase ASCII letters, digits, '-' and '_', at most 25 characters."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    name = re.sub(r"[^a-z0-9_-]+", "_", ascii_text.lower()).strip("_-")
-    return name[:ACCOUNT_NAME_MAX].strip("_-")
-
-
 def account_name_suggestion(*, claims: dict) -> str:
     """A free account name from the provider's `preferred_username` (or email), or "user<n>"."""
     preferred = claims.get("preferred_username") or str(claims.get("email") or "").split("@")[0]
-    base = _account_name_clean(str(preferred or "")) or "user"
-    if base != "user" and not account_name_taken(name=base):
-        return base
-    for number in range(2 if base != "user" else 1, 10_000):
-        suffix = str(number)
-        candidate = base[: ACCOUNT_NAME_MAX - len(suffix)] + suffix
-        if not account_name_taken(name=candidate):
-            return candidate
-    return ""
+    return account_name_derive(
+        str(preferred or ""), taken=lambda name: account_name_taken(name=name)
+    )
 
 
 def accounts_with_invalid_names() -> list[Account]:
@@ -59,7 +37,7 @@ def accounts_with_invalid_names() -> list[Account]:
     # A regex the database can run would differ between PostgreSQL and SQLite; a few thousand
     # names are checked here instead.
     names = Account.objects.order_by("name").values_list("pk", "name")
-    bad = [pk for pk, name in names.iterator(chunk_size=5000) if not account_name_is_valid(name)]
+    bad = [pk for pk, name in names.iterator(chunk_size=5000) if not account_name_valid(name)]
     return list(Account.objects.filter(pk__in=bad).order_by("name"))
 
 

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.idps import get_provider
+from accounts.mail import mail_deliver  # noqa: F401  (the mail task, registered with the rest)
 from accounts.rucio.sync import RucioNotConfigured, rucio_sync
 from accounts.scim.sync import SyncBusy, SyncNotConfigured, scim_providers, scim_sync
 

@@ -114,7 +114,12 @@ class CampaignAdmin(admin.ModelAdmin):
             )
             obj.pk, obj.gid = created.pk, created.gid
             if data.get("idp_group"):
-                Campaign.objects.filter(pk=created.pk).update(idp_group=data["idp_group"])
+                services.campaign_set_idp_group(
+                    campaign=created,
+                    idp_group=data["idp_group"],
+                    actor=request.user,
+                    comment=comment,
+                )
             return
         original = Campaign.objects.get(pk=obj.pk)
         if "pi" in form.changed_data:
@@ -144,7 +149,9 @@ class CampaignAdmin(admin.ModelAdmin):
                 comment=comment,
             )
         if "idp_group" in form.changed_data:
-            Campaign.objects.filter(pk=obj.pk).update(idp_group=data["idp_group"])
+            services.campaign_set_idp_group(
+                campaign=original, idp_group=data["idp_group"], actor=request.user, comment=comment
+            )
 
     def has_delete_permission(self, request, obj=None):
         return False  # GIDs are never reused: archive instead

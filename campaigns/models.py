@@ -6,6 +6,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from accounts.storage_paths import PathRejected, path_normalise
+
 CAMPAIGN_SLUG_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
 campaign_slug_validator = RegexValidator(
     CAMPAIGN_SLUG_RE,
@@ -18,11 +20,10 @@ def validate_data_paths(value) -> None:
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise ValidationError("Data paths must be a list of absolute paths.")
     for path in value:
-        segments = path.split("/")
-        if not path.startswith("/") or ".." in segments or "." in segments or "//" in path:
-            raise ValidationError(
-                f"{path!r} is not a clean absolute path: start with '/', no '.', '..' or '//'."
-            )
+        try:
+            path_normalise(path)
+        except PathRejected as exc:
+            raise ValidationError(f"{exc}.") from None
 
 
 class Campaign(models.Model):

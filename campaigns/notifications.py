@@ -1,24 +1,17 @@
 """Emails about memberships: new request -> PI and managers, decision -> requester, reminders;
 about a campaign's data: embargo lifted, owner changed -> PI and current members.
 
-Mail goes out after the transaction commits (never for a change that was rolled back); a mail
-server failure is logged and does not undo the change.
+Mail goes through accounts.mail: queued after the transaction commits (never for a change that
+was rolled back), delivered by the Celery worker; a mail server failure never undoes the change.
 """
 
-import logging
-
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts.mail import mail_send
 from campaigns.models import Campaign, Membership
 from campaigns.permissions import permission_plan
 from campaigns.selectors import current_members, managers_of
-
-log = logging.getLogger(__name__)
-BCC_BATCH = 100  # recipients per message: mail servers limit them
 
 
 def _url(name: str, *args) -> str:
@@ -26,30 +19,10 @@ def _url(name: str, *args) -> str:
 
 
 def _send(template: str, recipients: list[str], context: dict, *, bcc: bool = False) -> None:
-    """`bcc`: many recipients who must not see each other's addresses, in batches."""
-    recipients = sorted({r for r in recipients if r})
-    if not recipients:
-        log.info("no email address for %s; nothing sent", template)
-        return
-    context = {**context, "site_name": settings.SITE_NAME, "site_url": settings.SITE_URL}
-    subject = " ".join(render_to_string(f"campaigns/email/{template}_subject.txt", context).split())
-    body = render_to_string(f"campaigns/email/{template}.txt", context)
-    html = render_to_string(f"campaigns/email/{template}.html", context)
-    batches = (
-        [recipients[i : i + BCC_BATCH] for i in range(0, len(recipients), BCC_BATCH)]
-        if bcc
-        else [recipients]
+    """`bcc`: many recipients who must not see each other's addresses (sent in batches)."""
+    mail_send(
+        template=f"campaigns/email/{template}", recipients=recipients, context=context, bcc=bcc
     )
-    for batch in batches:
-        message = EmailMultiAlternatives(
-            subject=subject,
-            body=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[] if bcc else batch,
-            bcc=batch if bcc else [],
-        )
-        message.attach_alternative(html, "text/html")
-        transaction.on_commit(message.send, robust=True)
 
 
 def request_new(membership: Membership) -> None:

@@ -21,8 +21,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.storage_paths import PathRejected, path_normalise
 from campaigns.models import Campaign, Membership
-from campaigns.selectors import PathRejected, current_memberships, path_normalise
+from campaigns.selectors import current_memberships
 
 GROUP_WRITE = 0o020
 SETUID = 0o4000

@@ -28,6 +28,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, IdpGroupMembership
+from accounts.storage_paths import (
+    path_covers,
+    path_depth,
+    path_normalise,
+    path_prefixes,
+)
 from campaigns.models import Campaign, Membership
 
 LIST_PAGE_SIZE = 25
@@ -374,38 +380,6 @@ def idp_group_members_wanted(*, campaign: Campaign) -> dict[int, str]:
 # --- the access rule --------------------------------------------------------------------------
 
 
-class PathRejected(ValueError):
-    """A path that cannot be checked; the message says why."""
-
-
-def path_normalise(path: str) -> str:
-    """Canonical absolute path without a trailing slash; refuses '.', '..' and empty segments."""
-    path = (path or "").strip()
-    if not path.startswith("/"):
-        raise PathRejected(f"{path!r} is not an absolute path: start it with '/'.")
-    if any(ord(ch) < 32 for ch in path) or "\\" in path:
-        raise PathRejected(f"{path!r} contains a backslash or a control character.")
-    segments = path.strip("/").split("/") if path != "/" else []
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise PathRejected(
-                f"{path!r} contains an empty, '.' or '..' segment: write the path out in full."
-            )
-    return "/" + "/".join(segments)
-
-
-def path_prefixes(path: str) -> list[str]:
-    """'/a/b/c' -> ['/', '/a', '/a/b', '/a/b/c']: every whole-segment prefix."""
-    segments = [s for s in path.split("/") if s]
-    return ["/"] + ["/" + "/".join(segments[:i]) for i in range(1, len(segments) + 1)]
-
-
-def path_covers(prefix: str, path: str) -> bool:
-    """Whole path segments: '/foo' covers '/foo' and '/foo/bar', never '/foobar'."""
-    prefix = prefix.rstrip("/")
-    return path == prefix or path.startswith(prefix + "/") or prefix == ""
-
-
 def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
     """Campaigns whose data paths hold `path`, each with its most specific matching prefix."""
     candidates = path_prefixes(path)
@@ -419,7 +393,7 @@ def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
     for campaign in campaigns:
         matches = [p for p in campaign.data_paths if path_covers(p, path)]
         if matches:
-            found.append((campaign, max(matches, key=lambda p: len(p.rstrip("/")))))
+            found.append((campaign, max(matches, key=path_depth)))
     return found
 
 
@@ -466,7 +440,7 @@ def path_access(
     Raises PathRejected for a path that is not a clean absolute path.
     """
     today = _today(today)
-    path = path_normalise(path)
+    path = path_normalise(path)  # raises PathRejected
     covering = campaigns_covering(path)
     if account is not None and not account.is_active:
         return AccessDecision(
@@ -491,9 +465,9 @@ def path_access(
             ),
             account=account,
         )
-    longest = max(len(prefix.rstrip("/")) for _, prefix in covering)
+    deepest = max(path_depth(prefix) for _, prefix in covering)
     deciding = sorted(
-        ((c, p) for c, p in covering if len(p.rstrip("/")) == longest), key=lambda cp: cp[0].slug
+        ((c, p) for c, p in covering if path_depth(p) == deepest), key=lambda cp: cp[0].slug
     )
     everyone = [c for c, _ in covering]
     for campaign, prefix in deciding:

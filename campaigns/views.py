@@ -12,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
 from accounts.models import Account
+from accounts.storage_paths import PathRejected
 from campaigns import selectors, services
 from campaigns.forms import (
     CampaignFilterForm,
@@ -162,8 +163,8 @@ def who_can_read(request):
     me = request.user if request.user.is_authenticated else None
     try:
         decision = selectors.path_access(path=path)
-    except selectors.PathRejected as exc:
-        form.add_error("path", str(exc))
+    except PathRejected as exc:
+        form.add_error("path", f"{exc}.")
         return render(request, "campaigns/who_can_read.html", context)
     account = me
     if name and (me is None or name != me.name):
@@ -293,7 +294,6 @@ def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dic
         "waiting": requests[0].waiting if requests else 0,
         "manage_url": manage_url,
         **_member_list(request, campaign, manage_url),
-        "decision_form": DecisionForm(),
         "add_form": MemberAddForm(),
         "settings_form": CampaignSettingsForm(
             initial={

@@ -15,7 +15,7 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const KNOWN_KEYS = new Set([
   'issuer', 'port', 'host', 'display_name', 'keys_file', 'clients', 'users',
   'rotate_refresh_token', 'access_token_ttl', 'refresh_token_ttl', 'id_token_ttl',
-  'token_audience', 'scim_audience',
+  'token_audience', 'scim_audience', 'client_auth_methods',
 ]);
 const DEFAULT_CLIENT_SCOPE = 'openid profile email offline_access wlcg wlcg.groups';
 const CLAIMS = {
@@ -51,6 +51,15 @@ function loadConfig() {
   if (!port || String(port) !== issuer.port) fail('"port" must be the port in "issuer"');
   const ttl = (name, fallback) => Number(config[name] ?? fallback);
   const base = config.issuer.replace(/\/$/, '');
+  // How clients may authenticate at the token endpoint (discovery's
+  // token_endpoint_auth_methods_supported); e.g. ["client_secret_post"] for a post-only provider.
+  // Without it, oidc-provider's own default list (basic first) applies.
+  const authMethods = config.client_auth_methods;
+  const known = new Set(['client_secret_basic', 'client_secret_post']);
+  if (authMethods !== undefined && (!Array.isArray(authMethods) || !authMethods.length
+      || authMethods.some((m) => !known.has(m)))) {
+    fail('"client_auth_methods" must list client_secret_basic and/or client_secret_post');
+  }
   return {
     issuer: config.issuer,
     host,
@@ -58,7 +67,10 @@ function loadConfig() {
     mountPath: issuer.pathname.replace(/\/$/, ''),
     displayName: config.display_name ?? 'Dev IdP',
     keysFile: resolve(REPO_ROOT, config.keys_file ?? 'var/devidp/jwks.json'),
-    clients: (config.clients ?? []).map(clientMetadata),
+    clientAuthMethods: authMethods,
+    clients: (config.clients ?? []).map(
+      (client) => clientMetadata(client, authMethods?.[0] ?? 'client_secret_basic'),
+    ),
     users: config.users ?? [],
     rotateRefreshToken: Boolean(config.rotate_refresh_token ?? false),
     accessTokenTTL: ttl('access_token_ttl', 3600),
@@ -70,13 +82,13 @@ function loadConfig() {
 }
 
 // Returns [oidc-provider client metadata, every scope the client may ask for].
-function clientMetadata(client) {
+function clientMetadata(client, defaultAuthMethod) {
   const grantTypes = client.grant_types ?? ['authorization_code', 'refresh_token'];
   const interactive = grantTypes.includes('authorization_code');
   const scope = Array.isArray(client.scope) ? client.scope.join(' ') : client.scope;
   const allowed = scopeSet(scope ?? DEFAULT_CLIENT_SCOPE);
   const metadata = {
-    token_endpoint_auth_method: 'client_secret_basic',
+    token_endpoint_auth_method: defaultAuthMethod,
     ...client,
     grant_types: grantTypes,
     response_types: interactive ? ['code'] : [],
@@ -180,6 +192,7 @@ function resourceServerInfo(ctx, indicator, client) {
 
 const provider = new Provider(cfg.issuer, {
   clients: cfg.clients.map(([metadata]) => metadata),
+  ...(cfg.clientAuthMethods ? { clientAuthMethods: cfg.clientAuthMethods } : {}),
   jwks,
   claims: CLAIMS,
   scopes: SCOPES,
@@ -276,6 +289,26 @@ provider.use(async (ctx, next) => {
   }
   return next();
 });
+
+// oidc-provider takes client_secret_basic and client_secret_post interchangeably, whatever its
+// discovery announces. With client_auth_methods set, the token endpoint refuses the method left
+// out (as a provider that offers only one does), so a client must follow discovery.
+if (cfg.clientAuthMethods) {
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== '/token') return next();
+    const used = /^basic /i.test(ctx.get('authorization'))
+      ? 'client_secret_basic'
+      : 'client_secret_post';
+    if (cfg.clientAuthMethods.includes(used)) return next();
+    ctx.status = 401;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = {
+      error: 'invalid_client',
+      error_description: `this provider accepts only ${cfg.clientAuthMethods.join(', ')}`,
+    };
+    return undefined;
+  });
+}
 
 // Userinfo for JWT access tokens, which oidc-provider does not store and so cannot look up.
 const publicKeys = createLocalJWKSet({

@@ -53,6 +53,17 @@ def outsider(db) -> Account:
     return _person("outsider")
 
 
+@pytest.fixture(autouse=True)
+def mail_in_this_process(request, monkeypatch):
+    """Outside tests marked `celery`, queued mail is delivered in the test process (Celery's
+    own `apply`, as CELERY_TASK_ALWAYS_EAGER would), so `mail.outbox` sees it after commit.
+    Tests marked `celery` keep the real path: broker, worker, the worker's mail backend."""
+    if request.node.get_closest_marker("celery") is None:
+        from accounts.mail import mail_deliver
+
+        monkeypatch.setattr(mail_deliver, "delay", lambda **kw: mail_deliver.apply(kwargs=kw))
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker on the test database; use with @pytest.mark.django_db(transaction=True)."""
@@ -229,6 +240,7 @@ def idpsecrets(idp_wlcg, idp_cern, settings, tmp_path) -> dict[str, idps.Identit
     }
     yield use_idpsecrets(settings, tmp_path / "idpsecrets.json", entries)
     idps._load.cache_clear()
+    idps.key_source().forget()
     cache.clear()
 
 
@@ -247,6 +259,7 @@ def rogue_idp(settings, tmp_path):
         use_idpsecrets(settings, tmp_path / "idpsecrets.json", entries)
         yield rogue
     idps._load.cache_clear()
+    idps.key_source().forget()
     cache.clear()
 
 

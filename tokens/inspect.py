@@ -1,5 +1,6 @@
-"""The Django side of the token inspector: which issuers are trusted, which storage elements
-people can pick as a target, and one JWKS cache per process.
+"""The Django side of the token inspector: which issuers are trusted and which storage elements
+people can pick as a target. Keys come from the process's one key cache, the one login uses
+(accounts.idps.key_source).
 
 Trusted issuers are the configured identity providers (idpsecrets.json, each with its optional
 `storage_base_path`) plus `GATEHOUSE_EXTRA_ISSUERS`, a JSON list such as
@@ -20,18 +21,15 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.idps import get_providers
+from accounts.idps import get_providers, key_source
 from tokens.inspection import (
     RUCIO_AUDIENCE,
     Capabilities,
     Inspection,
-    JwksCache,
     TrustedIssuer,
     inspect_token,
     normalise_audience,
 )
-
-_JWKS = JwksCache()
 
 
 @dataclass(frozen=True)
@@ -123,10 +121,6 @@ def target_choices() -> list[tuple[str, str]]:
     return [*choices, (RUCIO_AUDIENCE, f"Rucio (audience {settings.GATEHOUSE_EXPECTED_AUDIENCE})")]
 
 
-def jwks_cache() -> JwksCache:
-    return _JWKS
-
-
 @sensitive_variables()  # error reports hide every local here and in the core frames below
 def inspect(
     raw: str,
@@ -147,7 +141,7 @@ def inspect(
     inspection = inspect_token(
         raw,
         issuers=trusted_issuers(),
-        jwks=_JWKS,
+        jwks=key_source(),
         audience=audience or None,
         expected_scope=expected_scope,
     )

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
-import requests
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -30,13 +29,13 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.crypto import token_hash
 from accounts.idps import ProviderUnavailable, discovery, get_provider
-from accounts.models import Account, AuditEvent, Identity
+from accounts.models import Account, Identity
+from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, token_request
 from accounts.services import audit_record
 from tokens.models import Token
 
 log = logging.getLogger(__name__)
 
-HTTP_TIMEOUT = 10
 CLEANUP_BATCH = 1000
 
 
@@ -55,15 +54,6 @@ class RefreshReport:
             "stopped": self.stopped,
             "unreachable": self.unreachable,
         }
-
-
-def _json_object(response: requests.Response) -> dict:
-    """The response body as a JSON object, or {} when it is anything else."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def tokens_due_for_refresh(*, within: timedelta, now: datetime | None = None):
@@ -109,20 +99,27 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
         report.errors.append(f"token {token.pk}: provider {token.idp!r} is not configured")
         return
     try:
-        endpoint = discovery(provider)["token_endpoint"]
-        response = requests.post(
-            endpoint,
-            data={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
-            auth=(provider.client_id, provider.client_secret),
-            timeout=HTTP_TIMEOUT,
-            allow_redirects=False,  # a redirect would resend the refresh token elsewhere
+        document = discovery(provider)
+        # token_request never follows a redirect: it would resend the refresh token elsewhere.
+        answer = token_request(
+            endpoint=document["token_endpoint"],
+            client_id=provider.client_id,
+            client_secret=provider.client_secret,
+            grant={"grant_type": "refresh_token", "refresh_token": token.refresh_token},
+            auth_methods=document.get("token_endpoint_auth_methods_supported"),
+            timeout=settings.GATEHOUSE_HTTP_TIMEOUT,
         )
-    except (ProviderUnavailable, requests.RequestException, KeyError) as exc:
+    except (ProviderUnavailable, TokenEndpointUnreachable, KeyError) as exc:
         report.unreachable += 1
         log.info("token %s: %s unreachable (%s); next cycle", token.pk, token.idp, exc)
         return
-    if response.status_code in (400, 401):
-        error = _json_object(response).get("error", "refused")
+    except TokenEndpointUnsupported as exc:
+        report.unreachable += 1
+        report.errors.append(f"token {token.pk}: {exc}")
+        log.warning("token %s: %s: %s", token.pk, token.idp, exc)
+        return
+    if answer.status in (400, 401):
+        error = answer.error or "refused"
         token.refresh = False
         token.refresh_token = ""
         token.refresh_error = (
@@ -132,11 +129,11 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
         _audit("token.refresh.refused", token, token.refresh_error)
         report.refused += 1
         return
-    if response.status_code != 200:
+    if not answer.ok:
         report.unreachable += 1
-        log.info("token %s: %s answered %s; next cycle", token.pk, token.idp, response.status_code)
+        log.info("token %s: %s answered %s; next cycle", token.pk, token.idp, answer.status)
         return
-    body = _json_object(response)
+    body = answer.body
     access = body.get("access_token")
     if not isinstance(access, str) or not access:
         report.unreachable += 1
@@ -186,10 +183,10 @@ def _refresh_one(token: Token, report: RefreshReport) -> None:
 
 
 def _audit(action: str, token: Token, comment: str, **detail) -> None:
-    AuditEvent.objects.create(
-        actor_name="token-lifecycle",
+    audit_record(
         action=action,
-        account_id=token.account_id,
+        actor_name="token-lifecycle",
+        account=token.account,
         target=f"token:{token.token_hash[:12]}",
         comment=comment,
         detail={"idp": token.idp, **detail},

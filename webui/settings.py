@@ -287,6 +287,14 @@ GATEHOUSE_IDPSECRETS = os.getenv(
 GATEHOUSE_EXPECTED_AUDIENCE = os.getenv("GATEHOUSE_EXPECTED_AUDIENCE", "rucio")
 GATEHOUSE_EXPECTED_SCOPE = os.getenv("GATEHOUSE_EXPECTED_SCOPE", "openid profile")
 GATEHOUSE_ADMIN_ISSUER = os.getenv("GATEHOUSE_ADMIN_ISSUER", "")  # Rucio's admin_issuer nickname
+# Calls to providers (discovery, keys, token and userinfo endpoints): seconds to wait for an
+# answer. Their signing keys (accounts/keys.py, for login and inspection alike): fresh for 6 h,
+# a stale copy used up to 2 days while the provider is away, and a key set fetched again for an
+# unknown key id at most once per GATEHOUSE_KEYS_REFETCH_SECONDS.
+GATEHOUSE_HTTP_TIMEOUT = envint("GATEHOUSE_HTTP_TIMEOUT", 10)
+GATEHOUSE_KEYS_FRESH_SECONDS = envint("GATEHOUSE_KEYS_FRESH_SECONDS", 6 * 3600)
+GATEHOUSE_KEYS_STALE_SECONDS = envint("GATEHOUSE_KEYS_STALE_SECONDS", 2 * 86400)
+GATEHOUSE_KEYS_REFETCH_SECONDS = envint("GATEHOUSE_KEYS_REFETCH_SECONDS", 60)
 # Login (accounts.oidc): scopes asked for (offline_access is added when the provider offers it),
 # login starts allowed per client address per minute, how long a started login stays valid, and
 # how often a logged-in session is re-checked with its provider (silently, prompt=none).
@@ -420,9 +428,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Django's error mails to ADMINS, through the one mail path (queued for the worker).
+        "mail_admins": {
+            "class": "accounts.mail.AdminMailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},  # one line per request: a SCIM sync makes thousands
     },

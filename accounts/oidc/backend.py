@@ -11,24 +11,23 @@ import logging
 from dataclasses import dataclass
 
 import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.views.decorators.debug import sensitive_variables
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
-from requests.auth import HTTPBasicAuth
 
 from accounts import services
 from accounts.http import client_ip
 from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider, ProviderUnavailable, discovery
 from accounts.models import Account, Identity
+from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, token_request
 from accounts.oidc import AGAIN, LoginRefused, RegistrationRequired, VerifiedLogin
 from accounts.oidc.verify import verify_jwt
 from accounts.selectors import identity_find
 from accounts.signals import login_tokens_received
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT = 10
 
 
 @dataclass
@@ -114,46 +113,42 @@ class ProviderBackend(OIDCAuthenticationBackend):
     def get_token(self, payload):
         """POST to the provider's token endpoint; the client authenticates the way it offers."""
         provider = self.provider
-        endpoint = self.document.get("token_endpoint")
-        methods = self.document.get("token_endpoint_auth_methods_supported", [])
-        auth = None
-        if "client_secret_basic" in methods or not methods:  # basic is the spec's default
-            auth = HTTPBasicAuth(provider.client_id, provider.client_secret)
-        else:
-            payload = {
-                **payload,
-                "client_id": provider.client_id,
-                "client_secret": provider.client_secret,
-            }
         try:
-            response = requests.post(
-                endpoint, data=payload, auth=auth, timeout=HTTP_TIMEOUT, allow_redirects=False
+            answer = token_request(
+                endpoint=self.document.get("token_endpoint") or "",
+                client_id=provider.client_id,
+                client_secret=provider.client_secret,
+                grant=payload,
+                auth_methods=self.document.get("token_endpoint_auth_methods_supported"),
+                timeout=settings.GATEHOUSE_HTTP_TIMEOUT,
             )
-        except requests.RequestException as exc:
+        except TokenEndpointUnreachable as exc:
             raise LoginRefused(
                 "token_endpoint_unavailable",
                 f"{provider.label} did not answer when asked for the login's tokens. "
                 "Try again in a few minutes.",
                 status=503,
-                detail=type(exc).__name__,
+                detail=str(exc),
             ) from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200 or not isinstance(body, dict):
-            error = body.get("error", "") if isinstance(body, dict) else ""
+        except TokenEndpointUnsupported as exc:
+            raise LoginRefused(
+                "client_auth_unsupported",
+                f"{provider.label} cannot be used for logins here: {exc}",
+                status=503,
+                detail=str(exc),
+            ) from exc
+        if not answer.ok:
             raise LoginRefused(
                 "code_rejected",
-                f"{provider.label} did not accept this login ({error or response.status_code}). "
+                f"{provider.label} did not accept this login ({answer.error or answer.status}). "
                 f"{AGAIN}",
-                detail=f"token endpoint {response.status_code} {error}",
+                detail=f"token endpoint {answer.status} {answer.error}",
             )
-        return body
+        return answer.body
 
     def verify_token(self, token, **kwargs):
         """The ID token, strictly checked (see accounts.oidc.verify); returns its claims."""
-        return verify_jwt(self.provider, self.document, token, nonce=kwargs.get("nonce"))
+        return verify_jwt(self.provider, token, nonce=kwargs.get("nonce"))
 
     def get_userinfo(self, access_token, id_token, payload):
         """Claims from the userinfo endpoint, which must describe the ID token's subject."""
@@ -165,14 +160,13 @@ class ProviderBackend(OIDCAuthenticationBackend):
             response = requests.get(
                 endpoint,
                 headers={"Authorization": f"Bearer {access_token}"},
-                timeout=HTTP_TIMEOUT,
+                timeout=settings.GATEHOUSE_HTTP_TIMEOUT,
                 allow_redirects=False,
             )
             response.raise_for_status()
             if response.headers.get("content-type", "").lower().startswith("application/jwt"):
                 claims = verify_jwt(
                     self.provider,
-                    self.document,
                     response.text,
                     what="userinfo",
                     required=("iss", "sub", "aud"),

@@ -6,94 +6,38 @@ provider's discovery `jwks_uri` (never `jku`/`x5u`/`jwk` headers), `iss` exactly
 """
 
 import jwt
-import requests
-from django.core.cache import cache
-from jwt.exceptions import PyJWKError
 
-from accounts.idps import IdentityProvider
+from accounts.idps import IdentityProvider, key_source
+from accounts.keys import ALLOWED_ALGORITHMS
 from accounts.oidc import AGAIN, LoginRefused
 
-ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
-)
 LEEWAY = 60
-JWKS_TTL = 3600
-JWKS_REFETCH_INTERVAL = 60
-HTTP_TIMEOUT = 5
 
 
-def _key_set(provider: IdentityProvider, jwks_uri: str, *, refresh: bool = False) -> dict:
-    """The provider's JWKS document, cached like its discovery document."""
-    cache_key = f"oidc-jwks:{jwks_uri}"
-    document = None if refresh else cache.get(cache_key)
-    if document is not None:
-        return document
-    try:
-        response = requests.get(jwks_uri, timeout=HTTP_TIMEOUT, allow_redirects=False)
-        response.raise_for_status()
-        document = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise LoginRefused(
-            "jwks_unavailable",
-            f"{provider.label}'s signing keys could not be fetched. Try again in a few minutes.",
-            status=503,
-            detail=f"{type(exc).__name__} from {jwks_uri}",
-        ) from exc
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise LoginRefused(
-            "jwks_unavailable",
-            f"{provider.label}'s key set is not a JWKS document. Try again later, or tell the "
-            "portal's operators.",
-            status=503,
-        )
-    cache.set(cache_key, document, JWKS_TTL)
-    return document
-
-
-def _candidates(key_set: dict, alg: str, kid: str | None) -> list[dict]:
-    family = "EC" if alg.startswith("ES") else "RSA"
-    return [
-        jwk
-        for jwk in key_set["keys"]
-        if isinstance(jwk, dict)
-        and jwk.get("kty") == family
-        and jwk.get("use", "sig") == "sig"
-        and jwk.get("alg") in (None, alg)
-        and (kid is None or jwk.get("kid") == kid)
-    ]
-
-
-def signing_key(provider: IdentityProvider, document: dict, header: dict):
-    """The provider's public key for this token header, from its discovery jwks_uri only."""
+def signing_key(provider: IdentityProvider, header: dict):
+    """The provider's public key for this token header, from the one key source (accounts.keys:
+    its discovery jwks_uri only, cached; an unknown kid looked up again at most once a minute).
+    A header without kid is accepted only when the provider publishes exactly one key."""
     label = provider.label
-    jwks_uri = document.get("jwks_uri")
-    if not isinstance(jwks_uri, str) or not jwks_uri:
-        raise LoginRefused(
-            "no_jwks_uri",
-            f"{label} publishes no signing keys (its discovery document has no jwks_uri), so its "
-            "login cannot be checked. Ask its operators, or use another provider.",
-        )
     alg = header["alg"]
     kid = header.get("kid") if isinstance(header.get("kid"), str) else None
-    candidates = _candidates(_key_set(provider, jwks_uri), alg, kid)
-    # A kid we have not seen may be a rotated key: look again, at most once a minute.
-    if not candidates and kid and cache.add(f"oidc-jwks-refetch:{jwks_uri}", 1, 60):
-        candidates = _candidates(_key_set(provider, jwks_uri, refresh=True), alg, kid)
-    if len(candidates) != 1:
+    found = key_source().lookup(provider.issuer, kid)
+    if found.key is None and not found.known_kids:
+        raise LoginRefused(
+            "jwks_unavailable",
+            f"{label}'s signing keys could not be fetched. Try again in a few minutes.",
+            status=503,
+            detail=found.error or "",
+        )
+    refusal = found.key.refusal_for(alg) if found.key is not None else "not published"
+    if refusal:
         raise LoginRefused(
             "unknown_key",
             f"The identity token from {label} is signed with a key {label} does not publish "
             f"for {alg}. {AGAIN}",
-            detail=f"kid {kid!r}, {len(candidates)} matching keys",
+            detail=f"kid {kid!r}: {refusal}; published {', '.join(found.known_kids)}",
         )
-    try:
-        key = jwt.PyJWK(candidates[0], algorithm=alg).key
-    except PyJWKError as exc:
-        raise LoginRefused(
-            "bad_key", f"{label} publishes a signing key this portal cannot use.", detail=str(exc)
-        ) from exc
-    # A JWKS that (wrongly) publishes a private key: verify with its public half only.
-    return key.public_key() if hasattr(key, "public_key") else key
+    return found.key.key
 
 
 _DECODE_ERRORS = [
@@ -108,7 +52,6 @@ _DECODE_ERRORS = [
 
 def verify_jwt(
     provider: IdentityProvider,
-    document: dict,
     token: str,
     *,
     what: str = "identity token",
@@ -129,14 +72,14 @@ def verify_jwt(
             detail=str(exc),
         ) from exc
     alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
         raise LoginRefused(
             "bad_algorithm",
             f"The {what} from {label} is signed with {alg!r}, which this portal does not accept "
             "(only RSA and elliptic-curve signatures). Ask the provider's operators.",
             detail=f"alg {alg!r}",
         )
-    key = signing_key(provider, document, header)
+    key = signing_key(provider, header)
     try:
         claims = jwt.decode(
             token,

@@ -10,18 +10,17 @@ from collections.abc import Iterator
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
-from psycopg.types.json import Jsonb
 
+from accounts.bulk import rows_insert
 from accounts.models import (
     Account,
-    AuditEvent,
     Identity,
     IdpGroup,
     IdpGroupMembership,
     Registration,
 )
 from accounts.scim.plan import SCIM_SOURCE, Plan
-from accounts.services import posix_ids_allocate
+from accounts.services import audit_record_many, audit_row, posix_ids_allocate
 
 BATCH = 5000
 
@@ -36,20 +35,18 @@ def plan_apply(plan: Plan) -> None:
 
     def audit(action: str, account_id: int | None, target: str, comment: str = "", **detail):
         events.append(
-            {
-                "created": now,
-                "actor_id": None,
-                "actor_name": actor_name,
-                "action": action,
-                "account_id": account_id,
-                "target": target[:300],
-                "comment": comment,
-                "detail": {"idp": nick, **detail},
-                "ip": None,
-            }
+            audit_row(
+                action=action,
+                actor_name=actor_name,
+                account_id=account_id,
+                target=target,
+                comment=comment,
+                detail={"idp": nick, **detail},
+                created=now,
+            )
         )
         if len(events) >= BATCH:  # written as we go: a first sync makes 100,000 of them
-            _insert(AuditEvent, events)
+            audit_record_many(events=events)
             events.clear()
 
     # 1. identities the sync no longer wants
@@ -135,9 +132,11 @@ def plan_apply(plan: Plan) -> None:
                     scim_id=spec.scim_id,
                     identities=[k[1] for k in spec.identities],
                 )
-            _insert(Identity, identities)
+            rows_insert(Identity, identities)
     for changes in _batches(plan.changes):
-        _insert(Identity, [_identity(c.account_id, k, nick, now) for c in changes for k in c.add])
+        rows_insert(
+            Identity, [_identity(c.account_id, k, nick, now) for c in changes for k in c.add]
+        )
 
     # 5. registrations waiting for an admin
     for registration in plan.registrations:
@@ -156,7 +155,7 @@ def plan_apply(plan: Plan) -> None:
 
     for conflict in plan.conflicts:
         audit("scim.identity.conflict", None, conflict["identity"], **conflict)
-    _insert(AuditEvent, events)
+    audit_record_many(events=events)
 
 
 def _batches(items: list) -> Iterator[list]:
@@ -183,21 +182,6 @@ def _identity(account_id: int, key, nick: str, now, email: str = "") -> dict:
     }
 
 
-def _insert(model, rows: list[dict]) -> None:
-    """Many new rows: COPY on PostgreSQL (a bulk INSERT spends its time quoting values)."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=BATCH)
-        return
-    columns = list(rows[0])
-    json_columns = {c for c in columns if isinstance(rows[0][c], dict)}
-    sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
-
-
 def _insert_accounts(rows: list[dict]) -> list[int]:
     """New accounts, returning their ids (taken from the sequence first, for COPY)."""
     if connection.vendor != "postgresql":
@@ -210,7 +194,7 @@ def _insert_accounts(rows: list[dict]) -> list[int]:
             [table, len(rows)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-    _insert(Account, [{"id": pk, **row} for pk, row in zip(ids, rows, strict=True)])
+    rows_insert(Account, [{"id": pk, **row} for pk, row in zip(ids, rows, strict=True)])
     return ids
 
 
@@ -252,4 +236,4 @@ def _apply_groups(plan: Plan, created: dict[str, int], audit) -> None:
         }
         for group, owner in plan.group_members_add
     ]
-    _insert(IdpGroupMembership, rows)
+    rows_insert(IdpGroupMembership, rows)

@@ -34,6 +34,7 @@ from scim2_client import (
 )
 from scim2_models import Error, ResourceType, SCIMException, ScimProvider, SearchRequest
 
+from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, token_request
 from accounts.scim.models import TOLERANT, IamGroup, IamUser, IndigoGroup, IndigoUser
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,11 @@ class ClientCredentials:
         client_secret: str,
         scope: str = "scim:read",
         timeout: float = 30.0,
+        auth_methods: list[str] | None = None,
     ):
+        """`auth_methods`: the discovery document's token_endpoint_auth_methods_supported."""
         self.token_endpoint = token_endpoint
+        self.auth_methods = auth_methods
         self.client_id = client_id
         self.client_secret = client_secret
         self.scope = scope
@@ -112,27 +116,32 @@ class ClientCredentials:
 
     def _request(self) -> tuple[str, float]:
         try:
-            response = httpx.post(
-                self.token_endpoint,
-                data={"grant_type": "client_credentials", "scope": self.scope},
-                auth=(self.client_id, self.client_secret),
+            answer = token_request(
+                endpoint=self.token_endpoint,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                grant={"grant_type": "client_credentials", "scope": self.scope},
+                auth_methods=self.auth_methods,
                 timeout=self.timeout,
             )
-        except httpx.HTTPError as exc:
-            raise ScimReadError(
-                f"The token endpoint {self.token_endpoint} did not answer "
-                f"({type(exc).__name__}); the next run will try again."
-            ) from exc
-        if response.status_code != 200:
+        except TokenEndpointUnreachable as exc:
+            raise ScimReadError(f"{exc} The next run will try again.") from exc
+        except TokenEndpointUnsupported as exc:
+            raise ScimReadError(str(exc)) from exc
+        access = answer.body.get("access_token")
+        if not answer.ok or not isinstance(access, str) or not access:
             raise ScimReadError(
                 f"The token endpoint {self.token_endpoint} refused a {self.scope} token for "
-                f"client {self.client_id!r} (HTTP {response.status_code}): check the SCIM "
+                f"client {self.client_id!r} (HTTP {answer.status}): check the SCIM "
                 "client_id and client_secret in idpsecrets.json and that the client may use "
                 "the client_credentials grant with that scope."
             )
         self.fetched += 1
-        body = response.json()
-        return body["access_token"], float(body.get("expires_in") or 300)
+        try:
+            lifetime = float(answer.body.get("expires_in") or 300)
+        except (TypeError, ValueError):
+            lifetime = 300.0
+        return access, lifetime
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from datetime import datetime
 from accounts.identities import oidc_identity
 from accounts.idps import IdentityProvider
 from accounts.models import Account, Identity, IdpGroup, IdpGroupMembership, Registration
-from accounts.scim.staging import StagedUser, account_name_for
+from accounts.names import account_name_derive
+from accounts.scim.staging import StagedUser
 
 SUSPEND_REASON_PREFIX = "SCIM sync"
 OIDC, X509 = Identity.Type.OIDC.value, Identity.Type.X509.value
@@ -342,7 +343,7 @@ def _plan_unknown_user(
 
 
 def _take_name(user: StagedUser, taken_names: set[str]) -> str:
-    name = account_name_for(user.user_name or user.scim_id, taken_names)
+    name = account_name_derive(user.user_name or user.scim_id, taken=taken_names.__contains__)
     taken_names.add(name)
     return name
 

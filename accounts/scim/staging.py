@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -12,8 +11,6 @@ from accounts.dn import dn_to_slash
 from accounts.identities import oidc_identity
 from accounts.scim.client import UserRecord, parse_user, what_the_sync_reads
 from accounts.scim.models import IndigoUser
-
-ACCOUNT_NAME_MAX = 25
 
 
 def scim_id_from_identity(identity: str, issuer: str) -> str | None:
@@ -134,14 +131,3 @@ class StagingMemo:
     @classmethod
     def forget_all(cls) -> None:
         cls._by_provider.clear()
-
-
-def account_name_for(user_name: str, taken: set[str]) -> str:
-    """A free Rucio-style account name (lowercase, digits, '-', '_', at most 25) from a username."""
-    base = re.sub(r"[^a-z0-9_-]+", "-", user_name.lower()).strip("-")[:ACCOUNT_NAME_MAX] or "user"
-    name, n = base, 2
-    while name in taken:
-        suffix = f"-{n}"
-        name = base[: ACCOUNT_NAME_MAX - len(suffix)] + suffix
-        n += 1
-    return name

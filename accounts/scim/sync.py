@@ -206,7 +206,8 @@ def _close_dead_runs(nickname: str) -> None:
 
 def read_provider(provider: IdentityProvider, *, progress: Progress | None = None) -> Snapshot:
     """Everything the sync needs from IAM, read completely, or ScimReadError."""
-    token_endpoint = discovery(provider).get("token_endpoint")
+    document = discovery(provider)
+    token_endpoint = document.get("token_endpoint")
     if not token_endpoint:
         raise ScimReadError(f"{provider.label}'s discovery document names no token_endpoint.")
     credentials = ClientCredentials(
@@ -215,6 +216,7 @@ def read_provider(provider: IdentityProvider, *, progress: Progress | None = Non
         client_secret=provider.scim_client_secret,
         scope=provider.scim_scope,
         timeout=settings.GATEHOUSE_SCIM_TIMEOUT,
+        auth_methods=document.get("token_endpoint_auth_methods_supported"),
     )
     retry = RetryPolicy(
         attempts=settings.GATEHOUSE_SCIM_ATTEMPTS,

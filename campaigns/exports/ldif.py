@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
-from accounts.models import account_name_is_valid
+from accounts.names import account_name_valid
 from campaigns.exports.base import ExportError, ExportReport
 from campaigns.exports.posix import (
     INVALID_NAME,
@@ -172,7 +172,7 @@ def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Itera
     accounts: list[tuple[str, int]] = []
     with snapshot():
         for name, uid, display_name, email in account_rows():
-            if not account_name_is_valid(name):
+            if not account_name_valid(name):
                 report.skip(INVALID_NAME)
                 continue
             yield _person(

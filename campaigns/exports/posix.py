@@ -7,7 +7,7 @@ from operator import itemgetter
 
 from django.conf import settings
 
-from accounts.models import account_name_is_valid
+from accounts.names import account_name_valid
 from campaigns.exports.base import ExportError, ExportReport
 from campaigns.exports.selection import (
     account_rows,
@@ -62,7 +62,7 @@ def campaign_members(
         members: list[str] = []
         if pending is not None and pending[0] == slug:
             for _, name in pending[1]:
-                if account_name_is_valid(name):
+                if account_name_valid(name):
                     members.append(name)
                 else:
                     report.skip(INVALID_MEMBER)
@@ -80,7 +80,7 @@ def private_groups(
     if accounts is None:
         accounts = ((name, uid) for name, uid, _, _ in account_rows())
     for name, uid in accounts:
-        if not account_name_is_valid(name):
+        if not account_name_valid(name):
             report.skip(INVALID_NAME)
         elif name in slugs:
             report.skip("private group with the name of a campaign group")
@@ -110,7 +110,7 @@ def passwd(report: ExportReport) -> Iterator[str]:
 
 def _passwd_lines(home: str, shell: str, report: ExportReport) -> Iterator[str]:
     for name, uid, display_name, _ in account_rows():
-        if not account_name_is_valid(name):
+        if not account_name_valid(name):
             report.skip(INVALID_NAME)
             continue
         directory = home.format(name=name, uid=uid)

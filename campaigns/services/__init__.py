@@ -12,6 +12,7 @@ from campaigns.services.background import (
 from campaigns.services.campaign import (
     campaign_archive,
     campaign_create,
+    campaign_set_idp_group,
     campaign_set_pi,
     campaign_update_data_paths,
     campaign_update_details,
@@ -47,6 +48,7 @@ __all__ = [
     "campaign_archive",
     "campaign_create",
     "campaign_set_pi",
+    "campaign_set_idp_group",
     "campaign_update_data_paths",
     "campaign_update_details",
     "campaign_update_embargo",

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, IdpGroup
 from accounts.services import audit_record, posix_id_allocate
 from campaigns import notifications
 from campaigns.models import Campaign, Membership
@@ -212,5 +212,29 @@ def campaign_update_data_paths(
         target=f"campaign:{campaign.slug}",
         comment=comment,
         detail={"from": before, "to": campaign.data_paths},
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_set_idp_group(
+    *, campaign: Campaign, idp_group: IdpGroup | None, actor: Account | None, comment: str = ""
+) -> Campaign:
+    """Link the campaign to an IdP group (its members become members at each SCIM sync), or
+    unlink it (None). A change of who gets access, so only admins, and always audited."""
+    require_admin(actor, "link a campaign to an IdP group")
+    campaign = lock_campaign(campaign)
+    before = campaign.idp_group
+    campaign.idp_group = idp_group
+    save_clean(campaign)
+    audit_record(
+        action="campaign.set_idp_group",
+        actor=actor,
+        target=f"campaign:{campaign.slug}",
+        comment=comment,
+        detail={
+            "from": f"{before.idp}:{before.name}" if before else None,
+            "to": f"{idp_group.idp}:{idp_group.name}" if idp_group else None,
+        },
     )
     return campaign

@@ -115,7 +115,9 @@ def start_idp(
 
     `issuer_path` "/" gives `http://127.0.0.1:PORT/` (IAM style); "" or "/realms/x" give issuers
     without the trailing slash. `options` are further config keys: rotate_refresh_token,
-    access_token_ttl, refresh_token_ttl, id_token_ttl, token_audience, scim_audience.
+    access_token_ttl, refresh_token_ttl, id_token_ttl, token_audience, scim_audience,
+    client_auth_methods (e.g. ["client_secret_post"]: a provider whose token endpoint accepts
+    only post, and says so in discovery).
     """
     if not (DEVIDP_DIR / "node_modules" / "oidc-provider").is_dir():
         raise RuntimeError(

@@ -12,10 +12,12 @@ def use_idpsecrets(settings, path: Path, entries: dict) -> dict[str, idps.Identi
     """Write `entries` (Rucio's idpsecrets.json format) to `path` and make the portal use it.
 
     `settings` is pytest-django's fixture, so the old value comes back after the test. The
-    provider list, discovery documents, key sets and login rate counters are forgotten.
+    provider list, discovery documents, key sets (accounts.keys) and login rate counters are
+    forgotten.
     """
     path.write_text(json.dumps(entries, indent=2))
     settings.GATEHOUSE_IDPSECRETS = str(path)
     idps._load.cache_clear()
+    idps.key_source().forget()
     cache.clear()
     return idps.get_providers()

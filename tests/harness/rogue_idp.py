@@ -62,6 +62,7 @@ class RogueIdP:
     nonce: str = ""
     code_challenge: str = ""
     token_requests: list = field(default_factory=list)
+    jwks_requests: int = 0  # how often its key set was fetched
     codes: dict = field(default_factory=dict)  # code -> (nonce, code_challenge)
 
     def __post_init__(self) -> None:
@@ -196,6 +197,7 @@ def _handler(rogue: RogueIdP) -> type[BaseHTTPRequestHandler]:
             if path == "/.well-known/openid-configuration":
                 return self._json(rogue.discovery())
             if path == "/jwks":
+                rogue.jwks_requests += 1
                 return self._json(rogue.jwks())
             if path == "/userinfo" and rogue.userinfo_signed_with:
                 data = rogue.userinfo_jwt().encode()

@@ -1,5 +1,6 @@
 """Admin pages for the accounts app: they render, go through the services, never show tokens."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -247,3 +248,76 @@ def test_identities_are_not_edited_in_place(client, admin, records):
     change = client.get(_url(Identity, "change", records[Identity].pk))
     assert change.status_code == 200
     assert 'name="_save"' not in change.content.decode()
+
+
+def _account_form(account: Account, **changes) -> dict:
+    data = {
+        "name": account.name,
+        "display_name": account.display_name,
+        "email": account.email,
+        "type": account.type,
+        "is_staff": account.is_staff,
+        "is_superuser": account.is_superuser,
+        "groups": [g.pk for g in account.groups.all()],
+        "user_permissions": [],
+        "identities-TOTAL_FORMS": 0,
+        "identities-INITIAL_FORMS": 0,
+        **changes,
+    }
+    return {key: value for key, value in data.items() if value is not False}
+
+
+def test_every_change_of_rights_in_the_admin_is_audited(client, admin, member):
+    from django.contrib.auth.models import Group
+
+    operators = Group.objects.create(name="operators")
+    client.force_login(admin)
+    url = _url(Account, "change", member.pk)
+    response = client.post(url, _account_form(member, is_staff=True, groups=[operators.pk]))
+    assert response.status_code == 302, response.content[:3000]
+    response = client.post(url, _account_form(member, is_staff=True, is_superuser=True, groups=[]))
+    assert response.status_code == 302, response.content[:3000]
+    events = {
+        (e.action, e.actor_name, json.dumps(e.detail, sort_keys=True))
+        for e in AuditEvent.objects.filter(account=member, action__startswith="account.set_")
+    }
+    assert events == {
+        ("account.set_is_staff", "admin", json.dumps({"from": False, "to": True}, sort_keys=True)),
+        (
+            "account.set_groups",
+            "admin",
+            json.dumps({"added": ["operators"], "removed": []}, sort_keys=True),
+        ),
+        (
+            "account.set_is_superuser",
+            "admin",
+            json.dumps({"from": False, "to": True}, sort_keys=True),
+        ),
+        (
+            "account.set_groups",
+            "admin",
+            json.dumps({"added": [], "removed": ["operators"]}, sort_keys=True),
+        ),
+    }
+    member.refresh_from_db()
+    assert member.is_staff and member.is_superuser and not member.groups.exists()
+
+
+def test_a_change_that_touches_no_rights_audits_none(client, admin, member):
+    client.force_login(admin)
+    response = client.post(
+        _url(Account, "change", member.pk), _account_form(member, display_name="Renamed")
+    )
+    assert response.status_code == 302, response.content[:3000]
+    assert not AuditEvent.objects.filter(action__startswith="account.set_").exists()
+
+
+def test_a_staff_account_made_in_the_admin_is_audited(client, admin):
+    client.force_login(admin)
+    response = client.post(
+        _url(Account, "add"),
+        {"name": "operator", "type": "USER", "email": "op@example.org", "is_staff": "on"},
+    )
+    assert response.status_code == 302, response.content[:3000]
+    event = AuditEvent.objects.get(action="account.set_is_staff")
+    assert event.account.name == "operator" and event.actor == admin

@@ -318,3 +318,11 @@ def test_a_failed_silent_refresh_asks_to_log_in_again(client, linked, rogue_idp)
     response = client.get("/oidc/callback/", {"state": query["state"], "error": "login_required"})
     assert SESSION_KEY not in client.session
     assert response["Location"] == "/login/rogue/?next=%2Fcampaigns%2F"
+
+
+def test_login_and_scim_derive_the_same_name(db):
+    """jane.doe used to be jane_doe at login and jane-doe from SCIM; one rule now."""
+    from accounts.names import account_name_derive
+
+    at_login = account_name_suggestion(claims={"preferred_username": "jane.doe"})
+    assert at_login == account_name_derive("jane.doe", taken=set().__contains__) == "jane_doe"

@@ -194,3 +194,48 @@ def test_signed_userinfo_with_a_bad_signature_is_refused(client, rosa, rogue, ca
     rogue.userinfo_signed_with = "stranger"
     response = client.get("/oidc/callback/", query)
     assert_refused(response, "bad_signature", "The userinfo from Rogue IdP has a signature", caplog)
+
+
+def test_login_and_inspection_share_one_key_cache(client, rosa, rogue):
+    """Login fetches the provider's keys once; inspecting a token of the same provider then
+    verifies its signature from that cache (accounts.keys via accounts.idps.key_source)."""
+    from tokens.inspect import inspect
+
+    response = client.get("/oidc/callback/", start(client, rogue))
+    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert rogue.jwks_requests == 1
+    report = inspect(Token.objects.get().id_token)
+    assert report.inspection.check("signature").status.name == "PASS"
+    assert rogue.jwks_requests == 1
+
+
+def _login_with_kid(rogue, kid: str):
+    browser = Client()
+    query = start(browser, rogue)
+    rogue.id_token_header = {"kid": kid}
+    return browser.get("/oidc/callback/", query)
+
+
+def test_an_unknown_key_id_is_looked_up_again_at_most_once_per_interval(
+    client, rosa, rogue, settings
+):
+    from accounts import idps
+
+    settings.GATEHOUSE_KEYS_REFETCH_SECONDS = 3600  # the setting, not a constant, decides
+    idps.key_source.cache_clear()
+    try:
+        client.get("/oidc/callback/", start(client, rogue))
+        assert rogue.jwks_requests == 1
+        for _ in range(3):
+            assert _login_with_kid(rogue, "rotated-away").status_code == 403
+        assert rogue.jwks_requests == 1  # within the interval: no refetch for unknown kids
+        settings.GATEHOUSE_KEYS_REFETCH_SECONDS = 0
+        idps.key_source.cache_clear()
+        _login_with_kid(rogue, "rotated-away")  # a new cache: its first fetch
+        response = _login_with_kid(rogue, "rotated-away")  # an unknown kid: fetched again
+        assert rogue.jwks_requests == 3
+        assert "does not publish" in response.content.decode()
+        refused = AuditEvent.objects.filter(action="login.refused", detail__reason="unknown_key")
+        assert refused.count() == 5
+    finally:
+        idps.key_source.cache_clear()

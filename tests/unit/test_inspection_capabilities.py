@@ -4,8 +4,8 @@ import pytest
 
 from tokens.inspection import (
     PathRejected,
-    normalise_path,
     parse_capabilities,
+    path_normalise,
     scopes_needed,
 )
 
@@ -157,7 +157,7 @@ def test_capability_table_for_chosen_paths():
     ],
 )
 def test_normalise_path_accepts_clean_paths(raw, expected):
-    assert normalise_path(raw) == expected
+    assert path_normalise(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_normalise_path_accepts_clean_paths(raw, expected):
 )
 def test_normalise_path_refuses_traversal(raw):
     with pytest.raises(PathRejected):
-        normalise_path(raw)
+        path_normalise(raw)
 
 
 def test_scopes_needed_for_a_campaign_path():

@@ -184,3 +184,20 @@ def test_keys_not_for_signing_are_ignored(issuer, cache):
     jwks = issuer.documents["/jwks"]
     jwks["keys"][0]["use"] = "enc"
     assert cache.warm(trusted(issuer)) == ()
+
+
+def test_login_and_inspection_ask_the_same_cache_by_issuer_string(issuer, cache):
+    """accounts.keys serves both callers: login asks by issuer string, inspection by
+    TrustedIssuer; one fetch answers both, and a header without kid finds a lone key."""
+    by_object = cache.lookup(trusted(issuer), "rsa1")
+    by_string = cache.lookup(issuer.issuer, "rsa1")
+    assert by_object.key is by_string.key is not None
+    assert cache.lookup(issuer.issuer, None).key is by_string.key
+    assert issuer.jwks_requests == 1
+
+
+def test_a_header_without_kid_needs_a_single_published_key(clock):
+    with LoopbackIssuer(keys={"rsa1": rsa_key(), "rsa2": rsa_key()}) as server:
+        cache = JwksCache(clock=clock)
+        found = cache.lookup(server.issuer, None)
+        assert found.key is None and found.known_kids == ("rsa1", "rsa2")

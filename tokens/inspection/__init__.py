@@ -11,8 +11,8 @@ from .capabilities import (
     PathRejected,
     StorageGrant,
     TableRow,
-    normalise_path,
     parse_capabilities,
+    path_normalise,
     scopes_needed,
 )
 from .checks import Check, Status
@@ -56,7 +56,7 @@ __all__ = [
     "fingerprint",
     "inspect_token",
     "normalise_audience",
-    "normalise_path",
     "parse_capabilities",
+    "path_normalise",
     "scopes_needed",
 ]

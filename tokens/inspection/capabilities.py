@@ -15,10 +15,16 @@ Authorization by the Resource Server").
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+
+from accounts.storage_paths import (
+    PathRejected,
+    path_covers,
+    path_covers_why,
+    path_join_base,
+    path_normalise,
+)
 
 STORAGE_OPERATIONS = ("read", "create", "modify", "stage", "poll")
 COMPUTE_OPERATIONS = ("read", "modify", "create", "cancel")
@@ -46,51 +52,6 @@ _NOT_IMPLIED = {
     ("read", "modify"): "storage.modify does not allow reading; that needs storage.read",
 }
 
-# Percent-encoded dot, slash, backslash or NUL would let a path escape after decoding.
-_ENCODED_TRAVERSAL = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-class PathRejected(ValueError):
-    """A path that cannot be matched safely; the message says why."""
-
-
-def normalise_path(path: str) -> str:
-    """Return a canonical absolute path, keeping one trailing slash if present.
-
-    Refuses `.`/`..` segments, empty segments, percent-encoded traversal (`%2e`, `%2f`,
-    `%5c`, `%00`), backslashes and control characters, instead of trying to repair them.
-    """
-    if not path.startswith("/"):
-        raise PathRejected(f"{path!r} is not an absolute path (it must start with '/')")
-    if _ENCODED_TRAVERSAL.search(path):
-        raise PathRejected(
-            f"{path!r} contains a percent-encoded '.', '/', '\\' or NUL, "
-            "which could be used to step outside the allowed directory"
-        )
-    try:
-        decoded = unquote(path, errors="strict")
-    except UnicodeDecodeError:
-        raise PathRejected(f"{path!r} percent-encodes bytes that are not UTF-8") from None
-    if _CONTROL.search(decoded):
-        raise PathRejected(f"{path!r} contains a backslash or a control character")
-    is_dir = decoded.endswith("/") and decoded != "/"
-    segments = decoded.strip("/").split("/") if decoded != "/" else []
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            shown = f"a {segment!r} segment" if segment else "an empty segment ('//')"
-            raise PathRejected(f"{path!r} contains {shown}; paths must be written out in full")
-    canonical = "/" + "/".join(segments)
-    return canonical + "/" if is_dir else canonical
-
-
-def join_base(base_path: str, path: str) -> str:
-    """Place a normalised token path inside the issuer's (normalised) area at a storage element."""
-    base = base_path.rstrip("/")
-    if path == "/":
-        return base or "/"
-    return base + path
-
 
 def _denial(operation: str, requested: str, held: dict[str, StorageGrant], base_path: str) -> str:
     if not held:
@@ -110,24 +71,6 @@ def _denial(operation: str, requested: str, held: dict[str, StorageGrant], base_
         f"Denied: {scopes} cover{'s' if len(held) == 1 else ''} {requested}, but {operation} "
         f"needs {needed}."
     )
-
-
-def covers(grant_path: str, requested: str) -> tuple[bool, str]:
-    """Whole-segment prefix match; both paths already normalised. Returns (match, why)."""
-    if grant_path == "/":
-        return True, "'/' covers the whole area"
-    directory = grant_path.endswith("/")
-    root = grant_path.rstrip("/")
-    if requested == root:
-        if directory:
-            return False, (
-                f"{grant_path} ends with '/', so it covers the directory {root}/ and what is "
-                f"below it, not a file named {root}"
-            )
-        return True, f"{requested} is exactly {grant_path}"
-    if requested == root + "/" or requested.startswith(root + "/"):
-        return True, f"{requested} is inside {root}/"
-    return False, f"{requested} is not {root} or below it (paths match by whole segments)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +144,7 @@ class Capabilities:
                 + ", ".join(STORAGE_OPERATIONS),
             )
         try:
-            requested = normalise_path(path)
+            requested = path_normalise(path)
         except PathRejected as error:
             return Decision(False, f"Refused: {error}.")
         fatal = next((i for i in self.invalid if i.fatal), None)
@@ -224,7 +167,7 @@ class Capabilities:
         held: dict[str, StorageGrant] = {}
         directory_only = None
         for grant, joined in self._joined:
-            match, why = covers(joined, requested)
+            match, why = path_covers_why(joined, requested)
             if not match:
                 if (
                     requested == joined.rstrip("/") != joined
@@ -285,7 +228,7 @@ def parse_capabilities(
                 )
             else:
                 try:
-                    storage.append(StorageGrant(item, operation, normalise_path(raw_path)))
+                    storage.append(StorageGrant(item, operation, path_normalise(raw_path)))
                 except PathRejected as error:
                     invalid.append(InvalidScope(item, f"has a path that was refused: {error}"))
         elif name.startswith("compute."):
@@ -299,8 +242,8 @@ def parse_capabilities(
                 )
         else:
             other.append(item)
-    base = normalise_path(base_path)
-    joined = tuple((grant, join_base(base, grant.path)) for grant in storage)
+    base = path_normalise(base_path)
+    joined = tuple((grant, path_join_base(base, grant.path)) for grant in storage)
     return Capabilities(
         storage=tuple(storage),
         compute=tuple(compute),
@@ -319,9 +262,9 @@ def scopes_needed(operation: str, path: str, *, base_path: str = "/") -> list[st
     relative to the issuer's base path, smallest scope first.
     """
     operation = operation.removeprefix("storage.")
-    requested = normalise_path(path)
-    base = normalise_path(base_path).rstrip("/")
-    if base and requested != base and not requested.startswith(base + "/"):
+    requested = path_normalise(path)
+    base = path_normalise(base_path).rstrip("/")
+    if not path_covers(base or "/", requested):
         raise PathRejected(f"{path} is outside the issuer's area {base_path}")
     relative = requested[len(base) :] or "/"
     return [f"storage.{granting}:{relative}" for granting in COVERED_BY[operation]]

@@ -2,12 +2,19 @@
 
 from dataclasses import dataclass
 
-import requests
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.idps import IdentityProvider, ProviderUnavailable, discovery, get_providers
+from accounts.idps import (
+    IdentityProvider,
+    ProviderUnavailable,
+    discovery,
+    get_providers,
+    key_source,
+)
+from accounts.keys import IssuerUnavailable
+from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, token_request
 
-HTTP_TIMEOUT = 10
 PASS, WARN, FAIL = "pass", "warn", "FAIL"
 
 
@@ -19,45 +26,40 @@ class Check:
     detail: str
 
 
-def _keys(document: dict) -> tuple[str, str]:
+def _keys(provider: IdentityProvider) -> tuple[str, str]:
+    """Fetch the key set now, through the key source login and inspection use."""
     try:
-        response = requests.get(document["jwks_uri"], timeout=HTTP_TIMEOUT)
-        response.raise_for_status()
-        keys = response.json().get("keys", [])
-    except (KeyError, requests.RequestException, ValueError, AttributeError) as exc:
-        return FAIL, f"no key set ({type(exc).__name__})"
-    usable = [k for k in keys if isinstance(k, dict) and k.get("kty") in ("RSA", "EC")]
-    if not usable:
-        return FAIL, f"{len(keys)} keys, none RSA or EC"
-    return PASS, f"{len(usable)} signing keys"
+        kids = key_source().warm(provider.issuer)
+    except IssuerUnavailable as exc:
+        return FAIL, f"no key set ({exc})"
+    if not kids:
+        return FAIL, "no RSA or EC signing keys"
+    return PASS, f"{len(kids)} signing keys"
 
 
 def _client_credentials(
     document: dict, client_id: str, secret: str, scope: str, *, required: bool
 ) -> tuple[str, str]:
-    data = {"grant_type": "client_credentials"}
+    grant = {"grant_type": "client_credentials"}
     if scope:
-        data["scope"] = scope
+        grant["scope"] = scope
     try:
-        response = requests.post(
-            document["token_endpoint"],
-            data=data,
-            auth=(client_id, secret),
-            timeout=HTTP_TIMEOUT,
-            allow_redirects=False,
+        answer = token_request(
+            endpoint=document["token_endpoint"],
+            client_id=client_id,
+            client_secret=secret,
+            grant=grant,
+            auth_methods=document.get("token_endpoint_auth_methods_supported"),
+            timeout=settings.GATEHOUSE_HTTP_TIMEOUT,
         )
-    except (KeyError, requests.RequestException) as exc:
+    except (KeyError, TokenEndpointUnreachable) as exc:
         return FAIL, f"token endpoint not reachable ({type(exc).__name__})"
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    error = str(body.get("error", ""))
-    if response.status_code == 200 and body.get("access_token"):
+    except TokenEndpointUnsupported as exc:
+        return FAIL, str(exc)
+    error = answer.error
+    if answer.ok and answer.body.get("access_token"):
         return PASS, "credentials accepted"
-    said = f"{error}: {body.get('error_description', '')}".strip(": ") or str(response.status_code)
+    said = f"{error}: {answer.body.get('error_description', '')}".strip(": ") or str(answer.status)
     if error == "invalid_client" or not error or required:
         return FAIL, f"refused ({said})"
     # The client authenticated but may not use this grant (RFC 6749 5.2): fine for a login client.
@@ -75,7 +77,7 @@ def check_provider(provider: IdentityProvider) -> list[Check]:
     checks = [
         check("discovery", PASS, provider.discovery_url),
         check("issuer", PASS, document["issuer"]),
-        check("keys", *_keys(document)),
+        check("keys", *_keys(provider)),
         check(
             "client",
             *_client_credentials(

@@ -115,3 +115,28 @@ def test_seed_demo_matches_the_dev_idp_and_is_idempotent():
     assert all(c.description for c in campaigns.values())
     states = set(Membership.objects.values_list("state", flat=True))
     assert {"approved", "requested", "rejected", "withdrawn"} <= states
+
+
+def test_linking_an_idp_group_in_the_admin_is_audited(as_role, admin, campaign):
+    from accounts.models import IdpGroup
+
+    group = IdpGroup.objects.create(idp="wlcg", scim_id="g-1", name="nightsky-team")
+    client = as_role("admin")
+    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    form = {
+        "title": campaign.title,
+        "description": campaign.description,
+        "pi": campaign.pi.pk,
+        "embargo_until": campaign.embargo_until.isoformat(),
+        "data_paths": json.dumps(campaign.data_paths),
+        "comment": "team from IAM",
+    }
+    assert client.post(url, {**form, "idp_group": group.pk}).status_code == 302
+    assert client.post(url, {**form, "idp_group": ""}).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.idp_group is None
+    events = AuditEvent.objects.filter(action="campaign.set_idp_group").order_by("created", "pk")
+    assert [(e.actor, e.comment, e.detail) for e in events] == [
+        (admin, "team from IAM", {"from": None, "to": "wlcg:nightsky-team"}),
+        (admin, "team from IAM", {"from": "wlcg:nightsky-team", "to": None}),
+    ]

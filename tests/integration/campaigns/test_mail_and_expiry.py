@@ -148,3 +148,24 @@ def test_two_workers_at_once_send_each_reminder_once(admin, pi):
         thread.join()
     assert sum(sent) == 8
     assert sorted(m.to[0] for m in mail.outbox) == sorted(p.email for p in people)
+
+
+def test_error_reports_to_admins_take_the_one_mail_path(settings, rf):
+    """Django's error mail (AdminEmailHandler) is queued like every other mail, not sent by
+    the failing request; here the queue is delivered in-process (see tests/conftest.py)."""
+    import logging
+
+    from accounts.mail import AdminMailHandler
+
+    settings.ADMINS = ["ops@example.org"]
+    (handler,) = logging.getLogger("django").handlers
+    assert isinstance(handler, AdminMailHandler)
+    try:
+        raise RuntimeError("the database fell over")
+    except RuntimeError:
+        logging.getLogger("django.request").exception(
+            "Internal Server Error: /x/", extra={"request": rf.get("/x/"), "status_code": 500}
+        )
+    (report,) = mail.outbox
+    assert report.to == ["ops@example.org"] and "Internal Server Error: /x/" in report.subject
+    assert "the database fell over" in report.body

@@ -3,16 +3,15 @@
 import pytest
 
 from accounts.models import Account
+from accounts.storage_paths import PathRejected, path_covers
 from campaigns import services
 from campaigns.models import Membership
 from campaigns.selectors import (
     AccessReason,
-    PathRejected,
     campaign_for_page,
     current_members,
     current_memberships,
     path_access,
-    path_covers,
 )
 from tests.integration.campaigns.conftest import days, open_membership, today
 

@@ -74,7 +74,7 @@ def test_embargo_and_data_paths_by_pi_and_admin_only(admin, pi, manager, campaig
     assert campaign.embargo_until is None and campaign.data_paths == ["/d/a"]
     with pytest.raises(PermissionDenied):
         services.campaign_update_embargo(campaign=campaign, embargo_until=days(5), actor=manager)
-    with pytest.raises(ValidationError, match="clean absolute path"):
+    with pytest.raises(ValidationError, match="write the path out in full"):
         services.campaign_update_data_paths(campaign=campaign, data_paths=["/d/../x"], actor=pi)
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"campaign.update_embargo", "campaign.update_data_paths"} <= actions

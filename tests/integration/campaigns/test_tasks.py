@@ -60,6 +60,41 @@ def test_worker_sends_each_reminder_once(celery_worker, memberships):
     # the reminder claimed already.
     assert wait_for(results, celery_worker) == [0, 1]
     assert Membership.objects.get(account=soon).reminder_14d_sent_at is not None
-    # The worker's mail backend is the console: the message is in its log exactly once.
+    # The worker's mail backend is the console: the message is in its log exactly once (the
+    # reminder run queues the mail; the worker delivers it as a task of its own).
     subject = "Subject: [Gatehouse] Your membership of tasks ends in 14 days"
+    wait_for(lambda: subject in celery_worker.log()[before:], celery_worker)
     assert celery_worker.log()[before:].count(subject) == 1
+
+
+def test_mail_of_a_web_request_is_delivered_by_the_worker_not_the_request(
+    celery_worker, memberships, pi, client
+):
+    from django.core import mail
+    from django.urls import reverse
+
+    asker = account_create(name="asker", email="asker@example.org")
+    client.force_login(asker)
+    before = len(celery_worker.log())
+    response = client.post(reverse("campaigns:request", args=["tasks"]), {"message": "hi"})
+    assert response.status_code in (200, 302)
+    assert mail.outbox == []  # the request only queued it
+    subject = "Subject: [Gatehouse] asker asks to join tasks"
+    wait_for(lambda: subject in celery_worker.log()[before:], celery_worker)
+    assert "To: pi@example.org" in celery_worker.log()[before:]
+
+
+def test_no_mail_is_queued_for_a_change_that_rolls_back(celery_worker, memberships):
+    from django.db import transaction
+
+    campaign = services.campaign_create(slug="rollback", title="R", pi=memberships[0], actor=None)
+    quiet = account_create(name="quiet", email="quiet@example.org")
+    loud = account_create(name="loud", email="loud@example.org")
+    before = len(celery_worker.log())
+    with transaction.atomic():
+        services.membership_request(campaign=campaign, account=quiet)
+        transaction.set_rollback(True)
+    services.membership_request(campaign=campaign, account=loud)
+    wait_for(lambda: "loud asks to join rollback" in celery_worker.log()[before:], celery_worker)
+    # The rolled-back request never reached on_commit, so no task for it was ever queued.
+    assert "quiet asks to join rollback" not in celery_worker.log()[before:]

@@ -105,7 +105,7 @@ def test_identity_add_takes_every_dn_form_to_one_identity(db, given):
 
 
 def test_an_account_name_with_a_leading_dash_is_refused_with_the_reason(db):
-    with pytest.raises(ValidationError, match="do not start with '-'"):
+    with pytest.raises(ValidationError, match="not starting with '-'"):
         account_create(name="-lead")
 
 

@@ -191,7 +191,9 @@ def test_unknown_users_are_registered_when_the_provider_says_so(
     run = scim_sync(provider=idps.get_provider("iam"))
     assert run.counts["registrations"] == 1 and not Account.objects.exists()
     registration = Registration.objects.get()
-    assert registration.identity == link(anna, idp) and registration.requested_name == "anna-k"
+    assert (
+        registration.identity == link(anna, idp) and registration.requested_name == "anna_k"
+    )  # as at login
     assert scim_sync(provider=idps.get_provider("iam")).counts["registrations"] == 0
 
 
@@ -415,3 +417,15 @@ def test_an_end_time_that_passes_between_runs_suspends_though_iam_sent_the_same(
     run = scim_sync(provider=provider)  # same payloads: staged from the memo, not re-validated
     assert run.counts["unchanged_users"] == 2 and run.counts["suspended"] == 1
     assert "membership ended" in Account.objects.get(name="anna").status_reason
+
+
+def test_scim_names_accounts_like_login_does(provider, directory, scim, idp):
+    from accounts.selectors import account_name_suggestion
+
+    expected = account_name_suggestion(claims={"preferred_username": "jane.doe"})
+    add_person(directory, "jane.doe", "CN=Jane Doe,O=Example,C=DE")
+    add_person(directory, "-Jane.Doe-", "CN=Jane Doe 2,O=Example,C=DE")
+    run = scim_sync(provider=provider)
+    assert run.outcome == SyncRun.Outcome.SUCCESS, run.error
+    assert expected == "jane_doe"
+    assert sorted(Account.objects.values_list("name", flat=True)) == ["jane_doe", "jane_doe2"]
