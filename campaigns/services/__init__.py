@@ -8,6 +8,7 @@ from campaigns.services.background import membership_reminders_send, memberships
 from campaigns.services.campaign import (
     campaign_archive,
     campaign_create,
+    campaign_move_data_path,
     campaign_set_pi,
     campaign_update_data_paths,
     campaign_update_details,
@@ -41,6 +42,7 @@ __all__ = [
     "TRANSITIONS",
     "campaign_archive",
     "campaign_create",
+    "campaign_move_data_path",
     "campaign_set_pi",
     "campaign_update_data_paths",
     "campaign_update_details",
