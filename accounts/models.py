@@ -1,15 +1,28 @@
 """Who people are: accounts, their identities, the tokens the portal holds, and the audit log."""
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-ACCOUNT_NAME_RE = r"^[a-z0-9_-]{1,25}$"
+# \A..\Z, never ^..$: `$` also matches before a final newline ("mallory\n").
+ACCOUNT_NAME_RE = r"\A[a-z0-9_][a-z0-9_-]{0,24}\Z"
 account_name_validator = RegexValidator(
     ACCOUNT_NAME_RE,
-    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_' (Rucio's account name rule).",
+    "Use 1 to 25 characters: lowercase letters, digits, '-' and '_', not starting with '-' "
+    "(Rucio's account name rule, and a portable POSIX name).",
 )
+
+
+def validate_printable(value: str) -> None:
+    """No control characters, line breaks or lone surrogates (Django's EmailValidator lets a
+    lone surrogate through, which PostgreSQL then cannot store)."""
+    if isinstance(value, str) and not value.isprintable():
+        raise ValidationError(
+            f"{value!r} contains a control character, a line break or a broken character: "
+            "type it again in plain characters."
+        )
 
 
 class PosixIdCounter(models.Model):
@@ -50,7 +63,7 @@ class Account(AbstractBaseUser, PermissionsMixin):
     type = models.CharField(max_length=7, choices=Type.choices, default=Type.USER)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=300, blank=True)
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, validators=[validate_printable])
     display_name = models.CharField(max_length=200, blank=True)
     # Allocated once by the service from GATEHOUSE_UID_MIN..MAX and never reused.
     uid = models.PositiveBigIntegerField(unique=True, null=True, blank=True, editable=False)
@@ -105,7 +118,7 @@ class Identity(models.Model):
     # OIDC: Rucio's "SUB=<sub>, ISS=<issuer>"; X509: DN in OpenSSL slash form.
     identity = models.CharField(max_length=2048)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="identities")
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, validators=[validate_printable])
     source = models.CharField(max_length=6, choices=Source.choices, default=Source.MANUAL)
     idp = models.CharField(max_length=64, blank=True, help_text="Provider nickname (OIDC).")
     created = models.DateTimeField(default=timezone.now)
@@ -134,7 +147,7 @@ class Registration(models.Model):
     idp = models.CharField(max_length=64)
     identity = models.CharField(max_length=2048, help_text="SUB=<sub>, ISS=<issuer>")
     requested_name = models.CharField(max_length=25, validators=[account_name_validator])
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, validators=[validate_printable])
     display_name = models.CharField(max_length=200, blank=True)
     comment = models.TextField(blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)

@@ -137,12 +137,14 @@ def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Itera
     # (name, uid) kept from the people for the private groups: a few MB instead of a query.
     accounts: list[tuple[str, int]] = []
     with snapshot():
-        for name, uid, display_name, email in account_rows():
+        for name, uid, display_name, email in account_rows(report):
             yield _person(name, uid, display_name, email, people=people, home=home, shell=shell)
             if private:
                 accounts.append((name, uid))
-        campaigns = campaign_rows()
-        for slug, gid, title, members in campaign_members(campaigns, member_rows_by_campaign()):
+        campaigns = campaign_rows(report)
+        for slug, gid, title, members in campaign_members(
+            campaigns, member_rows_by_campaign(report)
+        ):
             yield _group(slug, gid, groups=groups, description=title, members=members)
         for name, uid in private_groups(campaigns, report, accounts) if private else ():
             yield _group(name, uid, groups=groups)

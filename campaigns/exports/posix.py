@@ -66,7 +66,7 @@ def private_groups(
     slugs = {slug for slug, _, _ in campaigns}
     gids = {gid for _, gid, _ in campaigns}
     if accounts is None:
-        accounts = ((name, uid) for name, uid, _, _ in account_rows())
+        accounts = ((name, uid) for name, uid, _, _ in account_rows(report))
     for name, uid in accounts:
         if name in slugs:
             report.skip("private group with the name of a campaign group")
@@ -79,8 +79,8 @@ def private_groups(
 def group(report: ExportReport) -> Iterator[str]:
     """`<slug>:x:<gid>:<member>,<member>` per active campaign, then `<name>:x:<uid>:`."""
     with snapshot():
-        campaigns = campaign_rows()
-        for slug, gid, _, members in campaign_members(campaigns, member_rows_by_campaign()):
+        campaigns = campaign_rows(report)
+        for slug, gid, _, members in campaign_members(campaigns, member_rows_by_campaign(report)):
             yield f"{slug}:x:{gid}:{','.join(members)}\n"
         if settings.GATEHOUSE_EXPORT_PRIVATE_GROUPS:
             for name, uid in private_groups(campaigns, report):
@@ -90,10 +90,10 @@ def group(report: ExportReport) -> Iterator[str]:
 def passwd(report: ExportReport) -> Iterator[str]:
     """`name:x:uid:gid:GECOS:home:shell`; the primary gid is the account's private group."""
     home, shell = checked_home_and_shell()
-    return _passwd_lines(home, shell)
+    return _passwd_lines(home, shell, report)
 
 
-def _passwd_lines(home: str, shell: str) -> Iterator[str]:
-    for name, uid, display_name, _ in account_rows():
+def _passwd_lines(home: str, shell: str, report: ExportReport) -> Iterator[str]:
+    for name, uid, display_name, _ in account_rows(report):
         directory = home.format(name=name, uid=uid)
         yield f"{name}:x:{uid}:{uid}:{gecos(display_name)}:{directory}:{shell}\n"
