@@ -308,6 +308,16 @@ def _jwt_claims_unverified(token: str) -> dict:
         return {}
 
 
+def _expiry_from_claims(claims: dict) -> datetime | None:
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(exp, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # 1e400 or a 400-digit number
+        return None
+
+
 @transaction.atomic
 def login_token_store(
     *,
@@ -323,10 +333,8 @@ def login_token_store(
     claims = _jwt_claims_unverified(access_token)
     if isinstance(token_response.get("expires_in"), int | float):
         expires_at = now + timedelta(seconds=token_response["expires_in"])
-    elif isinstance(claims.get("exp"), int | float):
-        expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
     else:
-        expires_at = now + timedelta(hours=1)  # RFC 6749 leaves it open; assume a short life
+        expires_at = _expiry_from_claims(claims) or now + timedelta(hours=1)
     audience = claims.get("aud", "")
     refresh_token = token_response.get("refresh_token") or ""
     refresh_expires_in = token_response.get("refresh_expires_in")
