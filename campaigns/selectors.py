@@ -33,6 +33,7 @@ from campaigns.models import Campaign, Membership
 LIST_PAGE_SIZE = 25
 MEMBER_PAGE_SIZE = 25
 REQUESTS_SHOWN = 25
+MAX_PAGE_NUMBER = 1_000_000
 
 
 def _today(today: datetime.date | None) -> datetime.date:
@@ -305,6 +306,9 @@ def _page_with_total(queryset: QuerySet, number: int | str, per_page: int) -> Pa
         number = max(1, int(number))
     except (TypeError, ValueError):
         number = 1
+    # An offset past PostgreSQL's bigint is an error, not an empty page: beyond this any page
+    # is past the end, which falls back to the last page below.
+    number = min(number, MAX_PAGE_NUMBER)
     start = (number - 1) * per_page
     rows = list(queryset.annotate(page_total=Window(Count("*")))[start : start + per_page])
     if not rows and number > 1:
