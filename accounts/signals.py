@@ -13,3 +13,7 @@ login_tokens_received = Signal()
 # A session is logging out (account, token_id). A receiver may return the ID token the login
 # brought, for the provider's id_token_hint.
 logout_started = Signal()
+
+# Accounts were suspended (account_ids), by an admin, a command or the SCIM sync; sent inside
+# the suspending transaction. The tokens app drops their refresh tokens.
+account_suspended = Signal()

@@ -258,7 +258,7 @@ def _registration_start(request, login: VerifiedLogin, next_url) -> HttpResponse
     return redirect("register")
 
 
-def _end_session_url(request: HttpRequest) -> str | None:
+def _end_session_url(request: HttpRequest, id_token: str) -> str | None:
     """The provider's RP-initiated logout URL for this session, when it has one."""
     provider = get_provider(request.session.get("oidc_provider", ""))
     if provider is None:
@@ -273,10 +273,6 @@ def _end_session_url(request: HttpRequest) -> str | None:
         "client_id": provider.client_id,
         "post_logout_redirect_uri": absolutify(request, resolve_url(settings.LOGOUT_REDIRECT_URL)),
     }
-    hints = logout_started.send(
-        sender=None, account=request.user, token_id=request.session.get("oidc_token_id")
-    )
-    id_token = next((answer for _receiver, answer in hints if answer), "")
     if id_token:
         params["id_token_hint"] = id_token
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
@@ -288,7 +284,13 @@ def logout(request: HttpRequest) -> HttpResponse:
     """Log out here, then at the provider (RP-initiated logout) when it offers that."""
     end_session = None
     if request.user.is_authenticated:
-        end_session = _end_session_url(request)
+        # Every logout tells the apps above (tokens stops this login's refresh); a receiver
+        # may answer with the ID token for the provider's id_token_hint.
+        hints = logout_started.send(
+            sender=None, account=request.user, token_id=request.session.get("oidc_token_id")
+        )
+        id_token = next((answer for _receiver, answer in hints if answer), "")
+        end_session = _end_session_url(request, id_token)
         audit_record(
             action="logout", actor=request.user, account=request.user, ip=client_ip(request)
         )

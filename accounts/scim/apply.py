@@ -21,7 +21,7 @@ from accounts.models import (
     Registration,
 )
 from accounts.scim.plan import SCIM_SOURCE, Plan
-from accounts.services import posix_ids_allocate
+from accounts.services import accounts_suspended_effects, posix_ids_allocate
 from campaigns.models import Membership
 
 BATCH = 5000
@@ -96,6 +96,7 @@ def plan_apply(plan: Plan) -> None:
             )
     if updates:
         Account.objects.bulk_update(updates, sorted(fields | {"updated"}), batch_size=BATCH)
+    accounts_suspended_effects(account_ids=[c.account_id for c in plan.changes if c.suspend])
 
     # 3. new accounts, each with a fresh uid, and 4. identities to add: in batches, written
     # with COPY. Values from IAM are checked with the model fields' own clean() (what
