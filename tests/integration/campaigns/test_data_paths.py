@@ -3,26 +3,20 @@
 A PI could claim another campaign's path and so decide who reads its embargoed data.
 """
 
-import os
-import subprocess
-import sys
+import threading
 import time
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 
 from accounts.models import AuditEvent
 from campaigns import services
 from campaigns.models import Campaign
 from campaigns.selectors import data_path_clash, path_access
-
-from .test_concurrency import database_url
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -172,45 +166,42 @@ def test_who_can_read_on_old_overlap_does_not_show_the_other_campaigns_members(
     assert b"You may check only your own account" in response.content
 
 
-SNIPPET = """
-import time
-from accounts.models import Account
-from campaigns.models import Campaign
-from campaigns.services import campaign_update_data_paths
-from django.core.exceptions import ValidationError
-campaign = Campaign.objects.get(slug="{slug}")
-while time.time() < {start}:
-    time.sleep(0.001)
-try:
-    campaign_update_data_paths(campaign=campaign, data_paths=["{path}"], actor=None)
-    print("WON")
-except ValidationError:
-    print("REFUSED")
-"""
-
-
-@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_claims_cannot_both_win(admin, pi, outsider):
-    for slug, who in (("left", pi), ("right", outsider)):
-        services.campaign_create(slug=slug, title=slug, pi=who, actor=None)
-    env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONPATH": str(REPO)}
-    start = time.time() + 4
-    claims = [("left", "/data/shared"), ("right", "/data/shared/inner")] * 2
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "shell", "-c"]
-            + [SNIPPET.format(slug=slug, path=path, start=start)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for slug, path in claims
+def test_two_concurrent_claims_cannot_both_win(monkeypatch, pi, outsider):
+    """Two threads (two database connections) claim nested paths for two campaigns; each
+    pauses between its uniqueness check and its commit, where a race would slip through."""
+    from campaigns.services import campaign as campaign_module
+
+    left = services.campaign_create(slug="left", title="Left", pi=pi, actor=None)
+    right = services.campaign_create(slug="right", title="Right", pi=outsider, actor=None)
+    checked = campaign_module.data_path_conflicts
+
+    def slow_check(paths, *, exclude=None):
+        found = checked(paths, exclude=exclude)
+        time.sleep(1.0)  # the other claim runs its check now, unless the lock holds it
+        return found
+
+    monkeypatch.setattr(campaign_module, "data_path_conflicts", slow_check)
+    outcomes: dict[str, str] = {}
+
+    def claim(campaign, path):
+        try:
+            services.campaign_update_data_paths(campaign=campaign, data_paths=[path], actor=None)
+            outcomes[campaign.slug] = "won"
+        except ValidationError:
+            outcomes[campaign.slug] = "refused"
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=claim, args=(left, "/data/shared")),
+        threading.Thread(target=claim, args=(right, "/data/shared/inner")),
     ]
-    outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in procs]
-    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)[-3000:]
-    left = Campaign.objects.get(slug="left").data_paths
-    right = Campaign.objects.get(slug="right").data_paths
-    assert not (left and right), (left, right, outputs)
-    assert sum("WON" in o for o in outputs) >= 1
+    for thread in threads:
+        thread.start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes.values()) == ["refused", "won"], outcomes
+    paths = [c.data_paths for c in Campaign.objects.filter(slug__in=["left", "right"])]
+    assert sorted(paths) == sorted([[], ["/data/shared"]]), paths
