@@ -1,6 +1,6 @@
 from django import forms
 
-from accounts.models import account_name_validator
+from accounts.models import account_name_validator, validate_printable
 from accounts.selectors import account_name_taken
 
 NAME_HELP = (
@@ -16,7 +16,9 @@ def _clean_account_name(value: str) -> str:
 class RegistrationForm(forms.Form):
     requested_name = forms.CharField(label="Account name", max_length=25, help_text=NAME_HELP)
     email = forms.EmailField(
-        label="Email", help_text="We write to this address when an admin has decided."
+        label="Email",
+        help_text="We write to this address when an admin has decided.",
+        validators=[validate_printable],
     )
     display_name = forms.CharField(label="Your name", max_length=200, required=False)
     comment = forms.CharField(

@@ -5,6 +5,7 @@ X509: the DN in canonical OpenSSL slash form (see accounts.dn), whichever form i
 """
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 from accounts.dn import dn_to_slash
@@ -51,6 +52,11 @@ def parse_oidc_identity(text: str) -> tuple[str, str]:
 
 def normalise_identity(*, type: str, identity: str) -> str:
     """The string to store for an identity of this type; ValueError if it is malformed."""
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in identity.strip()):
+        raise ValueError(
+            f"{identity!r} contains a control character, a line break or a broken character: "
+            "copy the identity again from its source."
+        )
     if type == "OIDC":
         text = identity.strip()
         parse_oidc_identity(text)

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.indexes import OpClass
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Upper
@@ -11,6 +12,16 @@ from accounts.indexes import PostgresOnlyGinIndex
 from accounts.names import ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE
 
 account_name_validator = RegexValidator(ACCOUNT_NAME_RE, ACCOUNT_NAME_RULE)
+
+
+def validate_printable(value: str) -> None:
+    """No control characters, line breaks or lone surrogates (Django's EmailValidator lets a
+    lone surrogate through, which PostgreSQL then cannot store)."""
+    if isinstance(value, str) and not value.isprintable():
+        raise ValidationError(
+            f"{value!r} contains a control character, a line break or a broken character: "
+            "type it again in plain characters."
+        )
 
 
 class PosixIdCounter(models.Model):
@@ -51,7 +62,7 @@ class Account(AbstractBaseUser, PermissionsMixin):
     type = models.CharField(max_length=7, choices=Type.choices, default=Type.USER)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=300, blank=True)
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, validators=[validate_printable])
     display_name = models.CharField(max_length=200, blank=True)
     # Allocated once by the service from GATEHOUSE_UID_MIN..MAX and never reused.
     uid = models.PositiveBigIntegerField(unique=True, null=True, blank=True, editable=False)
@@ -118,7 +129,7 @@ class Identity(models.Model):
     # OIDC: Rucio's "SUB=<sub>, ISS=<issuer>"; X509: DN in OpenSSL slash form.
     identity = models.CharField(max_length=2048)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="identities")
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, validators=[validate_printable])
     source = models.CharField(max_length=6, choices=Source.choices, default=Source.MANUAL)
     idp = models.CharField(max_length=64, blank=True, help_text="Provider nickname (OIDC).")
     created = models.DateTimeField(default=timezone.now)
@@ -147,7 +158,7 @@ class Registration(models.Model):
     idp = models.CharField(max_length=64)
     identity = models.CharField(max_length=2048, help_text="SUB=<sub>, ISS=<issuer>")
     requested_name = models.CharField(max_length=25, validators=[account_name_validator])
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, validators=[validate_printable])
     display_name = models.CharField(max_length=200, blank=True)
     comment = models.TextField(blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)

@@ -1,8 +1,10 @@
 """Writes for accounts and identities: each a keyword-only function in a transaction."""
 
 import datetime
+from importlib import import_module
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
@@ -14,6 +16,7 @@ from accounts.identities import normalise_identity, parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
 from accounts.models import Account, AuditEvent, Identity, PosixIdCounter, Registration
 from accounts.selectors import account_name_suggestion, account_name_taken
+from accounts.signals import account_suspended
 
 
 def audit_record(
@@ -307,6 +310,7 @@ def account_suspend(
         )
     locked.status, locked.status_reason = Account.Status.SUSPENDED, reason[:300]
     _save_account(locked, account, ["status", "status_reason"])
+    accounts_suspended_effects(account_ids=[locked.pk])
     audit_record(
         action="account.suspend",
         actor=actor,
@@ -316,6 +320,34 @@ def account_suspend(
         ip=ip,
     )
     return locked
+
+
+@transaction.atomic
+def accounts_suspended_effects(*, account_ids: list[int]) -> int:
+    """What follows a suspension, whoever made it: the accounts' sessions end and the apps
+    above are told (tokens drops their refresh tokens). Returns the sessions ended."""
+    if not account_ids:
+        return 0
+    ended = account_sessions_end(account_ids=account_ids)
+    account_suspended.send(sender=Account, account_ids=list(account_ids))
+    return ended
+
+
+def account_sessions_end(*, account_ids: list[int]) -> int:
+    """Delete the live sessions logged in as these accounts (database-backed sessions)."""
+    if not settings.SESSION_ENGINE.endswith(
+        ("sessions.backends.db", "sessions.backends.cached_db")
+    ):
+        return 0
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    wanted = {str(pk) for pk in account_ids}
+    ended = 0
+    live = Session.objects.filter(expire_date__gt=timezone.now())
+    for key, data in live.values_list("session_key", "session_data").iterator(chunk_size=1000):
+        if store().decode(data).get("_auth_user_id") in wanted:
+            store(session_key=key).delete()
+            ended += 1
+    return ended
 
 
 @transaction.atomic

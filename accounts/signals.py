@@ -23,3 +23,7 @@ scim_groups_followed = Signal()
 # Receivers bring what they derive from IdP groups up to date; each may return a dict of
 # counts, which the run's record shows beside its own.
 scim_sync_finished = Signal()
+
+# Accounts were suspended (account_ids), by an admin, a command or the SCIM sync; sent inside
+# the suspending transaction. The tokens app drops their refresh tokens.
+account_suspended = Signal()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns import services
 from campaigns.exports import admin as exports_admin  # noqa: F401  (registers NodeToken)
 from campaigns.models import Campaign, Membership
+from campaigns.selectors import data_path_conflicts
 
 
 class EmbargoFilter(admin.SimpleListFilter):
@@ -34,6 +35,11 @@ class CampaignAdminForm(forms.ModelForm):
     comment = forms.CharField(
         required=False, help_text="Why (kept in the audit log with your name)."
     )
+    move_data_paths = forms.BooleanField(
+        required=False,
+        label="Move data paths here",
+        help_text="Take listed paths that another campaign holds exactly (audited).",
+    )
 
     class Meta:
         model = Campaign
@@ -46,6 +52,28 @@ class CampaignAdminForm(forms.ModelForm):
             "data_paths",
             "idp_group",
         ]
+
+    def clean(self):
+        data = super().clean()
+        paths = services.data_paths_clean(data.get("data_paths") or [])
+        conflicts = data_path_conflicts(paths, exclude=self.instance)
+        if data.get("move_data_paths"):
+            conflicts = [c for c in conflicts if not self.movable(c)]
+        if conflicts:
+            self.add_error("data_paths", [c.sentence for c in conflicts])
+        return data
+
+    @staticmethod
+    def movable(conflict) -> bool:
+        return conflict.clash == "is the same path as"
+
+    def paths_to_move(self) -> list[str]:
+        """Paths another campaign holds exactly, when the admin asked to move them here."""
+        if not self.cleaned_data.get("move_data_paths"):
+            return []
+        paths = services.data_paths_clean(self.cleaned_data.get("data_paths") or [])
+        found = data_path_conflicts(paths, exclude=self.instance)
+        return sorted({c.path for c in found if self.movable(c)})
 
     def clean_pi(self):
         pi = self.cleaned_data["pi"]
@@ -101,6 +129,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data, comment = form.cleaned_data, form.cleaned_data.get("comment", "")
+        moving = form.paths_to_move()
         if not change:
             created = services.campaign_create(
                 slug=data["slug"],
@@ -108,11 +137,17 @@ class CampaignAdmin(admin.ModelAdmin):
                 description=data["description"],
                 pi=data["pi"],
                 embargo_until=data["embargo_until"],
-                data_paths=data["data_paths"],
+                data_paths=[
+                    p for p in services.data_paths_clean(data["data_paths"]) if p not in moving
+                ],
                 actor=request.user,
                 comment=comment,
             )
             obj.pk, obj.gid = created.pk, created.gid
+            for path in moving:
+                services.campaign_move_data_path(
+                    path=path, to=created, actor=request.user, comment=comment
+                )
             if data.get("idp_group"):
                 services.campaign_set_idp_group(
                     campaign=created,
@@ -132,6 +167,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 embargo_until=data["embargo_until"],
                 actor=request.user,
                 comment=comment,
+            )
+        for path in moving:
+            services.campaign_move_data_path(
+                path=path, to=original, actor=request.user, comment=comment
             )
         if "data_paths" in form.changed_data:
             services.campaign_update_data_paths(

@@ -1,6 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.models import account_name_validator
 from campaigns.models import validate_data_paths
 from campaigns.selectors import ListFilter
 
@@ -52,6 +53,11 @@ class MemberAddForm(forms.Form):
     account_name = forms.CharField(label="Account name", max_length=25)
     valid_until = forms.DateField(label="Member until (optional)", required=False, widget=DATE)
     comment = forms.CharField(label="Comment (optional)", required=False, max_length=2000)
+
+    def clean_account_name(self) -> str:
+        name = self.cleaned_data["account_name"].strip().lower()
+        account_name_validator(name)
+        return name
 
 
 class ValidUntilForm(forms.Form):

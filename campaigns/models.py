@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.storage_paths import PathRejected, path_normalise
 
-CAMPAIGN_SLUG_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
+CAMPAIGN_SLUG_RE = r"\A[a-z_][a-z0-9_-]{0,31}\Z"  # \Z: `$` lets a final newline in
 campaign_slug_validator = RegexValidator(
     CAMPAIGN_SLUG_RE,
     "Use a POSIX group name: start with a lowercase letter or '_', then up to 31 lowercase "
@@ -20,6 +20,11 @@ def validate_data_paths(value) -> None:
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise ValidationError("Data paths must be a list of absolute paths.")
     for path in value:
+        if not path.isprintable():  # control characters, line breaks, lone surrogates
+            raise ValidationError(
+                f"{path!r} contains a control character or a broken character: "
+                "write the path in plain printable characters."
+            )
         try:
             path_normalise(path)
         except PathRejected as exc:

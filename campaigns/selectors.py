@@ -31,6 +31,7 @@ from accounts.models import Account, IdpGroupMembership
 from accounts.storage_paths import (
     path_covers,
     path_depth,
+    path_is_string_prefix,
     path_normalise,
     path_prefixes,
 )
@@ -39,6 +40,7 @@ from campaigns.models import Campaign, Membership
 LIST_PAGE_SIZE = 25
 MEMBER_PAGE_SIZE = 25
 REQUESTS_SHOWN = 25
+MAX_PAGE_NUMBER = 1_000_000
 
 
 def _today(today: datetime.date | None) -> datetime.date:
@@ -311,6 +313,9 @@ def _page_with_total(queryset: QuerySet, number: int | str, per_page: int) -> Pa
         number = max(1, int(number))
     except (TypeError, ValueError):
         number = 1
+    # An offset past PostgreSQL's bigint is an error, not an empty page: beyond this any page
+    # is past the end, which falls back to the last page below.
+    number = min(number, MAX_PAGE_NUMBER)
     start = (number - 1) * per_page
     rows = list(queryset.annotate(page_total=Window(Count("*")))[start : start + per_page])
     if not rows and number > 1:
@@ -397,6 +402,75 @@ def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
     return found
 
 
+def data_path_clash(mine: str, theirs: str) -> str:
+    """How two campaign data paths collide, as a phrase ("" when they do not).
+
+    Whole segments first (equal, inside, containing), then plain string prefixes, because
+    XRootD's SciTokens plugin matches scope paths that way ('/data/c4' also opens '/data/c42').
+    Segment and string-prefix matching come from accounts.storage_paths.
+    """
+    mine, theirs = mine.rstrip("/") or "/", theirs.rstrip("/") or "/"
+    if mine == theirs:
+        return "is the same path as"
+    if path_covers(theirs, mine):
+        return "lies inside"
+    if path_covers(mine, theirs):
+        return "contains"
+    if path_is_string_prefix(mine, theirs):
+        return "is a string prefix of"
+    if path_is_string_prefix(theirs, mine):
+        return "starts with"
+    return ""
+
+
+@dataclass(frozen=True)
+class DataPathConflict:
+    path: str
+    campaign: Campaign
+    other_path: str
+    clash: str
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"{self.path} {self.clash} {self.other_path}, a data path of campaign "
+            f"{self.campaign.slug}: data paths are unique across campaigns. Pick another path, "
+            "or ask an admin to move the path between the campaigns."
+        )
+
+
+def data_path_conflicts(
+    paths: list[str], *, exclude: Campaign | None = None
+) -> list[DataPathConflict]:
+    """Every clash of `paths` with another campaign's data paths (archived ones included:
+    their paths still decide who can read)."""
+    others = Campaign.objects.exclude(data_paths=[]).order_by("slug")
+    if exclude is not None and exclude.pk is not None:
+        others = others.exclude(pk=exclude.pk)
+    found = []
+    for other in others:
+        for theirs in other.data_paths:
+            for mine in paths:
+                clash = data_path_clash(mine, theirs)
+                if clash:
+                    found.append(DataPathConflict(mine, other, theirs, clash))
+    return found
+
+
+def data_path_overlaps() -> list[tuple[DataPathConflict, Campaign]]:
+    """Every pair of campaigns whose data paths clash (for the operator's check command)."""
+    campaigns = list(Campaign.objects.exclude(data_paths=[]).order_by("slug"))
+    found = []
+    for i, campaign in enumerate(campaigns):
+        for other in campaigns[i + 1 :]:
+            for mine in campaign.data_paths:
+                for theirs in other.data_paths:
+                    clash = data_path_clash(mine, theirs)
+                    if clash:
+                        found.append((DataPathConflict(mine, other, theirs, clash), campaign))
+    return found
+
+
 class AccessReason(enum.StrEnum):
     PUBLIC = "public"
     MEMBER = "member"
@@ -435,8 +509,8 @@ def path_access(
 ) -> AccessDecision:
     """May `account` (or anybody, without one) read `path` on the storage today?
 
-    The most specific campaign prefix decides (nested campaigns: the inner one wins); when
-    several campaigns share that prefix, any one of them allowing is enough.
+    The campaign owning the longest matching prefix decides (nested campaigns, which only old
+    data can hold: the inner one wins); should several share it, every one must allow.
     Raises PathRejected for a path that is not a clean absolute path.
     """
     today = _today(today)
@@ -470,33 +544,38 @@ def path_access(
         ((c, p) for c, p in covering if path_depth(p) == deepest), key=lambda cp: cp[0].slug
     )
     everyone = [c for c, _ in covering]
-    for campaign, prefix in deciding:
-        if not campaign.is_under_embargo(today):
-            when = (
-                f"its embargo ended on {campaign.embargo_until:%Y-%m-%d}"
-                if campaign.embargo_until
-                else "it has no embargo"
-            )
-            return AccessDecision(
-                path=path,
-                allowed=True,
-                reason=AccessReason.PUBLIC,
-                explanation=f"{path} belongs to campaign {campaign.slug} and is public: {when}.",
-                account=account,
-                campaign=campaign,
-                matched_prefix=prefix,
-                campaigns=everyone,
-            )
+    # Data paths are unique, so one campaign decides; two on one prefix can only be old data
+    # (`check_data_paths` lists it), and then the stricter one wins: no campaign can open
+    # another's embargoed data by claiming its path.
+    embargoed = [(c, p) for c, p in deciding if c.is_under_embargo(today)]
+    if not embargoed:
+        campaign, prefix = deciding[0]
+        when = (
+            f"its embargo ended on {campaign.embargo_until:%Y-%m-%d}"
+            if campaign.embargo_until
+            else "it has no embargo"
+        )
+        return AccessDecision(
+            path=path,
+            allowed=True,
+            reason=AccessReason.PUBLIC,
+            explanation=f"{path} belongs to campaign {campaign.slug} and is public: {when}.",
+            account=account,
+            campaign=campaign,
+            matched_prefix=prefix,
+            campaigns=everyone,
+        )
+    deciding = embargoed
     if account is not None:
-        membership = (
-            current_memberships(today=today)
+        held = {
+            m.campaign_id: m
+            for m in current_memberships(today=today)
             .filter(account=account, campaign__in=[c for c, _ in deciding])
             .select_related("campaign")
-            .order_by("campaign__slug")
-            .first()
-        )
-        if membership is not None:
-            prefix = next(p for c, p in deciding if c.pk == membership.campaign_id)
+        }
+        if all(c.pk in held for c, _ in deciding):
+            campaign, prefix = deciding[0]
+            membership = held[campaign.pk]
             until = f" until {membership.valid_until:%Y-%m-%d}" if membership.valid_until else ""
             return AccessDecision(
                 path=path,
@@ -513,6 +592,7 @@ def path_access(
                 membership=membership,
                 campaigns=everyone,
             )
+        deciding = [(c, p) for c, p in deciding if c.pk not in held]
     campaign, prefix = deciding[0]
     who = f"{account.name} is not a current member" if account else "Only current members"
     verb = "" if account else " may read it"

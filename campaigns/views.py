@@ -202,7 +202,11 @@ def _may_check_others(me: Account | None, campaigns: list[Campaign]) -> bool:
         return False
     if me.is_admin:
         return True
-    return any(selectors.viewer_for(campaign=c, account=me).may_manage for c in campaigns)
+    # Every deciding campaign: a PI of one of two campaigns on one (old, overlapping) prefix
+    # must not learn the other's members.
+    return bool(campaigns) and all(
+        selectors.viewer_for(campaign=c, account=me).may_manage for c in campaigns
+    )
 
 
 # --- the member's own steps -------------------------------------------------------------------

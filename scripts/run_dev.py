@@ -4,6 +4,8 @@ SQLite database, kombu's filesystem broker, the local OpenID provider (devidp/) 
 a Celery worker with beat, and Django's server on 127.0.0.1:8000. Ctrl-C stops everything.
 """
 
+import importlib
+import ipaddress
 import json
 import os
 import signal
@@ -40,6 +42,38 @@ def write_idp_configs() -> tuple[Path, Path]:
     return idp_config, idpsecrets
 
 
+def laptop_only_warnings(settings) -> list[str]:
+    """Development defaults in `settings` that are safe on a laptop only, each as a sentence."""
+    found = []
+    if settings.DEBUG:
+        found.append(
+            "DEBUG is on: error pages show code, settings and queries to whoever reaches the "
+            "portal. On a server set DJANGO_PRODUCTION=1 (DEBUG off)."
+        )
+    loopback = []
+    for value in settings.GATEHOUSE_CERT_PROXIES:
+        try:
+            if ipaddress.ip_network(value, strict=False).is_loopback:
+                loopback.append(value)
+        except ValueError:
+            continue
+    if loopback:
+        found.append(
+            f"GATEHOUSE_CERT_PROXIES trusts {', '.join(loopback)}: any program on this machine "
+            "can link any certificate DN. On a server list only the TLS proxy's address."
+        )
+    return found
+
+
+def print_warnings(settings) -> None:
+    warnings = laptop_only_warnings(settings)
+    if warnings:
+        print("\n  WARNING: development defaults, safe on this laptop only:", file=sys.stderr)
+        for warning in warnings:
+            print(f"  - {warning}", file=sys.stderr)
+        print("  Do not copy them to a server.\n", file=sys.stderr)
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -68,6 +102,8 @@ def main() -> int:
         GATEHOUSE_DEMO_IDP_CONFIG=str(idp_config),
         SITE_URL=f"http://127.0.0.1:{WEB_PORT}",
     )
+    sys.path.insert(0, str(REPO))
+    print_warnings(importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"]))
     manage("migrate", "--no-input", "-v", "0")
     marker = VAR / ".demo-loaded"
     if not marker.exists():

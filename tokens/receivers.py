@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.signals import login_tokens_received, logout_started
+from accounts.signals import account_suspended, login_tokens_received, logout_started
 from tokens import selectors, services
 
 
@@ -20,3 +20,15 @@ def keep_login_tokens(sender, *, account, identity, idp, token_response, ip, **k
 @sensitive_variables()
 def id_token_hint(sender, *, account, token_id, **kwargs) -> str:
     return selectors.login_id_token(account=account, token_id=token_id)
+
+
+@receiver(logout_started, dispatch_uid="tokens.stop_refresh_at_logout")
+def stop_refresh_at_logout(sender, *, account, token_id, **kwargs) -> None:
+    services.login_tokens_logout(account=account, token_id=token_id)
+
+
+@receiver(account_suspended, dispatch_uid="tokens.stop_refresh_when_suspended")
+def stop_refresh_when_suspended(sender, *, account_ids, **kwargs) -> None:
+    services.tokens_refresh_stop_for_accounts(
+        account_ids=account_ids, reason="Refreshing stopped: the account is suspended."
+    )

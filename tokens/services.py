@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts import crypto
@@ -57,9 +58,12 @@ class RefreshReport:
 
 
 def tokens_due_for_refresh(*, within: timedelta, now: datetime | None = None):
+    """Tokens to refresh now; only of ACTIVE accounts (a suspended one is refreshed never)."""
     now = now or timezone.now()
     return (
-        Token.objects.filter(refresh=True, expires_at__lt=now + within)
+        Token.objects.filter(
+            refresh=True, expires_at__lt=now + within, account__status=Account.Status.ACTIVE
+        )
         .exclude(refresh_token="")
         .exclude(refresh_expires_at__lte=now)
     )
@@ -305,6 +309,16 @@ def _jwt_claims_unverified(token: str) -> dict:
         return {}
 
 
+def _expiry_from_claims(claims: dict) -> datetime | None:
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(exp, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # 1e400 or a 400-digit number
+        return None
+
+
 @transaction.atomic
 def login_token_store(
     *,
@@ -314,16 +328,18 @@ def login_token_store(
     token_response: dict,
     ip: str | None = None,
 ) -> Token:
-    """Keep the tokens a login brought (encrypted at rest, the access token also hashed)."""
+    """Keep the tokens a login brought (encrypted at rest, the access token also hashed).
+
+    A new login (or a session renewal) of the same identity at the same provider replaces the
+    rows the previous one left, so one login is one row that refreshes, never two."""
     now = timezone.now()
+    replaced, _ = Token.objects.filter(account=account, identity=identity, idp=idp).delete()
     access_token = token_response["access_token"]
     claims = _jwt_claims_unverified(access_token)
     if isinstance(token_response.get("expires_in"), int | float):
         expires_at = now + timedelta(seconds=token_response["expires_in"])
-    elif isinstance(claims.get("exp"), int | float):
-        expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
     else:
-        expires_at = now + timedelta(hours=1)  # RFC 6749 leaves it open; assume a short life
+        expires_at = _expiry_from_claims(claims) or now + timedelta(hours=1)
     audience = claims.get("aud", "")
     refresh_token = token_response.get("refresh_token") or ""
     refresh_expires_in = token_response.get("refresh_expires_in")
@@ -350,4 +366,69 @@ def login_token_store(
     )
     token.full_clean()
     token.save()
+    if replaced:
+        audit_record(
+            action="token.replace",
+            actor=account,
+            account=account,
+            target=f"idp:{idp}",
+            detail={"replaced": replaced},
+            ip=ip,
+        )
     return token
+
+
+STOP_FIELDS = {"refresh": False, "refresh_token": "", "refresh_expires_at": None}
+
+
+@transaction.atomic
+def tokens_refresh_stop_for_accounts(*, account_ids: list[int], reason: str) -> int:
+    """Drop the refresh tokens of these accounts (suspended): nothing refreshes them again."""
+    stopping = Token.objects.filter(account_id__in=account_ids).exclude(
+        refresh=False, refresh_token=""
+    )
+    per_account = dict(
+        stopping.values("account_id").annotate(n=Count("pk")).values_list("account_id", "n")
+    )
+    stopped = stopping.update(**STOP_FIELDS, refresh_error=reason[:300], updated=timezone.now())
+    for account_id, count in per_account.items():
+        audit_record(
+            action="token.refresh.stop",
+            account=Account(pk=account_id),
+            comment=reason,
+            detail={"tokens": count},
+        )
+    return stopped
+
+
+def _login_chain(token: Token):
+    """The rows of one login: the row it stored and those refreshing replaced it with (same
+    account, identity, provider and refresh start)."""
+    return Token.objects.filter(
+        account_id=token.account_id,
+        identity_id=token.identity_id,
+        idp=token.idp,
+        refresh_start=token.refresh_start,
+    )
+
+
+@transaction.atomic
+def login_tokens_logout(*, account: Account, token_id: int | None) -> int:
+    """Logout: the session's login stops refreshing (its refresh tokens are dropped)."""
+    token = Token.objects.filter(pk=token_id, account=account).first() if token_id else None
+    if token is None or token.refresh_start is None:
+        return 0
+    stopped = (
+        _login_chain(token)
+        .exclude(refresh=False, refresh_token="")
+        .update(**STOP_FIELDS, refresh_error="Refreshing stopped: the session logged out.")
+    )
+    if stopped:
+        audit_record(
+            action="token.refresh.stop",
+            actor=account,
+            account=account,
+            comment="logout",
+            detail={"tokens": stopped},
+        )
+    return stopped

@@ -201,7 +201,7 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "True")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"\Ahealthz\Z"]
 
 # Cache: local memory for one process; Redis when shared (several gunicorn workers).
 CACHE_URL = os.getenv("CACHE_URL", "")

@@ -108,13 +108,30 @@ def _forget_expired(request: HttpRequest) -> None:
         request.session.modified = True
 
 
+def _count_for_address(request: HttpRequest, kind: str, window: int) -> int:
+    """Count one `kind` event for the client's address in the current `window` seconds."""
+    key = f"{kind}:{client_ip(request)}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=2 * window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=2 * window)
+        return 1
+
+
 def login_rate_exceeded(request: HttpRequest) -> bool:
     """Count one login start for the client's address; True past GATEHOUSE_LOGIN_RATE a minute."""
-    key = f"login-starts:{client_ip(request)}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=120)
-        count = 1
-    return count > settings.GATEHOUSE_LOGIN_RATE
+    return _count_for_address(request, "login-starts", 60) > settings.GATEHOUSE_LOGIN_RATE
+
+
+STRAY_CALLBACK_WINDOW = 600
+
+
+def stray_callback_count(request: HttpRequest) -> int:
+    """Count one callback that matched no login of this browser, per address and 10 minutes."""
+    return _count_for_address(request, "stray-callbacks", STRAY_CALLBACK_WINDOW)
+
+
+def stray_callbacks_exceeded(count: int) -> bool:
+    """Past the login rate (per minute) times the window's minutes: refuse without reading."""
+    return count > settings.GATEHOUSE_LOGIN_RATE * (STRAY_CALLBACK_WINDOW // 60)

@@ -22,7 +22,15 @@ from accounts.http import client_ip
 from accounts.idps import IdentityProvider, ProviderUnavailable, discovery, get_provider
 from accounts.models import Registration
 from accounts.oidc import LoginRefused, RegistrationRequired, VerifiedLogin
-from accounts.oidc.flow import authorization_url, login_rate_exceeded, safe_next, take_state
+from accounts.oidc.flow import (
+    STRAY_CALLBACK_WINDOW,
+    authorization_url,
+    login_rate_exceeded,
+    safe_next,
+    stray_callback_count,
+    stray_callbacks_exceeded,
+    take_state,
+)
 from accounts.selectors import registration_latest
 from accounts.services import audit_record
 from accounts.signals import logout_started
@@ -83,6 +91,38 @@ def _refuse(
     )
 
 
+def _refuse_stray(request: HttpRequest, refusal: LoginRefused) -> HttpResponse:
+    """A callback that matches no login started in this browser: anyone can send a browser
+    there (a link, an image), so it leaves the session alone, and its audit rows are
+    aggregated per address (the 1st, 10th, 100th... in 10 minutes), past a rate refused."""
+    count = stray_callback_count(request)
+    if count == 1 or _is_power_of_ten(count):
+        log.warning("login refused: reason=%s (%d from this address)", refusal.reason, count)
+        audit_record(
+            action="login.refused",
+            comment=refusal.message,
+            detail={
+                "reason": refusal.reason,
+                "count": count,
+                "window_minutes": STRAY_CALLBACK_WINDOW // 60,
+            },
+            ip=client_ip(request),
+        )
+    if stray_callbacks_exceeded(count):
+        return login_error(
+            request,
+            "Too many login answers that match no login came from your address. Wait a few "
+            "minutes, then start the login again.",
+            status=429,
+            title="Slow down",
+        )
+    return login_error(request, refusal.message, status=refusal.status)
+
+
+def _is_power_of_ten(count: int) -> bool:
+    return count >= 10 and str(count).rstrip("0") == "1"
+
+
 @never_cache
 @require_GET
 def login_start(request: HttpRequest, idp: str) -> HttpResponse:
@@ -123,7 +163,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     entry, problem = take_state(request, request.GET.get("state", ""))
     if entry is None:
         message = STATE_PROBLEMS[problem].format(minutes=settings.GATEHOUSE_LOGIN_STATE_TTL // 60)
-        return _refuse(request, LoginRefused(problem, message, status=400))
+        return _refuse_stray(request, LoginRefused(problem, message, status=400))
     provider = get_provider(entry.get("provider", ""))
     next_url = entry.get("next")
     if provider is None:
@@ -218,7 +258,7 @@ def _registration_start(request, login: VerifiedLogin, next_url) -> HttpResponse
     return redirect("register")
 
 
-def _end_session_url(request: HttpRequest) -> str | None:
+def _end_session_url(request: HttpRequest, id_token: str) -> str | None:
     """The provider's RP-initiated logout URL for this session, when it has one."""
     provider = get_provider(request.session.get("oidc_provider", ""))
     if provider is None:
@@ -233,10 +273,6 @@ def _end_session_url(request: HttpRequest) -> str | None:
         "client_id": provider.client_id,
         "post_logout_redirect_uri": absolutify(request, resolve_url(settings.LOGOUT_REDIRECT_URL)),
     }
-    hints = logout_started.send(
-        sender=None, account=request.user, token_id=request.session.get("oidc_token_id")
-    )
-    id_token = next((answer for _receiver, answer in hints if answer), "")
     if id_token:
         params["id_token_hint"] = id_token
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
@@ -248,7 +284,13 @@ def logout(request: HttpRequest) -> HttpResponse:
     """Log out here, then at the provider (RP-initiated logout) when it offers that."""
     end_session = None
     if request.user.is_authenticated:
-        end_session = _end_session_url(request)
+        # Every logout tells the apps above (tokens stops this login's refresh); a receiver
+        # may answer with the ID token for the provider's id_token_hint.
+        hints = logout_started.send(
+            sender=None, account=request.user, token_id=request.session.get("oidc_token_id")
+        )
+        id_token = next((answer for _receiver, answer in hints if answer), "")
+        end_session = _end_session_url(request, id_token)
         audit_record(
             action="logout", actor=request.user, account=request.user, ip=client_ip(request)
         )

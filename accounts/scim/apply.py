@@ -20,7 +20,12 @@ from accounts.models import (
     Registration,
 )
 from accounts.scim.plan import SCIM_SOURCE, Plan
-from accounts.services import audit_record_many, audit_row, posix_ids_allocate
+from accounts.services import (
+    accounts_suspended_effects,
+    audit_record_many,
+    audit_row,
+    posix_ids_allocate,
+)
 
 BATCH = 5000
 
@@ -92,6 +97,7 @@ def plan_apply(plan: Plan) -> None:
             )
     if updates:
         Account.objects.bulk_update(updates, sorted(fields | {"updated"}), batch_size=BATCH)
+    accounts_suspended_effects(account_ids=[c.account_id for c in plan.changes if c.suspend])
 
     # 3. new accounts, each with a fresh uid, and 4. identities to add: in batches, written
     # with COPY. Values from IAM are checked with the model fields' own clean() (what

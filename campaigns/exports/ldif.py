@@ -17,10 +17,8 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
-from accounts.names import account_name_valid
 from campaigns.exports.base import ExportError, ExportReport
 from campaigns.exports.posix import (
-    INVALID_NAME,
     campaign_members,
     checked_home_and_shell,
     gecos,
@@ -171,10 +169,7 @@ def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Itera
     # (name, uid) kept from the people for the private groups: a few MB instead of a query.
     accounts: list[tuple[str, int]] = []
     with snapshot():
-        for name, uid, display_name, email in account_rows():
-            if not account_name_valid(name):
-                report.skip(INVALID_NAME)
-                continue
+        for name, uid, display_name, email in account_rows(report):
             yield _person(
                 name,
                 uid,
@@ -187,9 +182,10 @@ def _ldif_lines(report: ExportReport, base: str, home: str, shell: str) -> Itera
             )
             if private:
                 accounts.append((name, uid))
-        campaigns = campaign_rows()
-        rows = campaign_members(campaigns, member_rows_by_campaign(), report)
-        for slug, gid, title, members in rows:
+        campaigns = campaign_rows(report)
+        for slug, gid, title, members in campaign_members(
+            campaigns, member_rows_by_campaign(report)
+        ):
             yield _group(slug, gid, groups=groups, description=title, members=members)
         for name, uid in private_groups(campaigns, report, accounts) if private else ():
             yield _group(name, uid, groups=groups)

@@ -148,7 +148,7 @@ def _oidc_value(identity: str, aliases: dict, report: ExportReport) -> str | Non
 def _multimap_id_lines(report: ExportReport) -> Iterator[str]:
     aliases: dict[str, str | None] = {}
     seen: set[bytes] = set()
-    for kind, identity, name, uid in identity_rows():
+    for kind, identity, name, uid in identity_rows(report):
         if kind == Identity.Type.X509:
             principal = "dn"
             try:
@@ -177,5 +177,5 @@ def _multimap_id_lines(report: ExportReport) -> Iterator[str]:
 
 def multimap_campaigns(report: ExportReport) -> Iterator[str]:
     """Stage 2: `username:<a> gid:<g1> gid:<g2> ...`, one line per account with a campaign."""
-    for name, rows in groupby(gid_rows_by_account(), key=itemgetter(0)):
+    for name, rows in groupby(gid_rows_by_account(report), key=itemgetter(0)):
         yield f"username:{name} " + " ".join(f"gid:{gid}" for _, gid in rows) + "\n"

@@ -7,7 +7,6 @@ from operator import itemgetter
 
 from django.conf import settings
 
-from accounts.names import account_name_valid
 from campaigns.exports.base import ExportError, ExportReport
 from campaigns.exports.selection import (
     account_rows,
@@ -16,10 +15,6 @@ from campaigns.exports.selection import (
     snapshot,
 )
 
-INVALID_NAME = (
-    "account whose name is not a portable POSIX user name (see manage.py check_account_names)"
-)
-INVALID_MEMBER = "group member whose name is not a portable POSIX user name"
 _NOT_IN_FIELD = re.compile(r"[:\x00-\x1f\x7f\x85\u2028\u2029]")
 _NOT_IN_GECOS = re.compile(r"[:,\x00-\x1f\x7f\x85\u2028\u2029]+")
 
@@ -48,11 +43,9 @@ def checked_home_and_shell() -> tuple[str, str]:
     return home, shell
 
 
-def campaign_members(
-    campaigns, member_rows, report: ExportReport
-) -> Iterator[tuple[str, int, str, list[str]]]:
-    """(slug, gid, title, member names) per campaign; both inputs sorted by slug. Members whose
-    names are not valid POSIX user names are left out, with a warning."""
+def campaign_members(campaigns, member_rows) -> Iterator[tuple[str, int, str, list[str]]]:
+    """(slug, gid, title, member names) per campaign; both inputs sorted by slug (the row
+    readers already left out, with a warning, names that are not portable POSIX names)."""
     groups = groupby(member_rows, key=itemgetter(0))
     pending = next(groups, None)
     for slug, gid, title in campaigns:
@@ -61,11 +54,7 @@ def campaign_members(
             pending = next(groups, None)
         members: list[str] = []
         if pending is not None and pending[0] == slug:
-            for _, name in pending[1]:
-                if account_name_valid(name):
-                    members.append(name)
-                else:
-                    report.skip(INVALID_MEMBER)
+            members = [name for _, name in pending[1]]
             pending = next(groups, None)
         yield slug, gid, title, members
 
@@ -78,11 +67,9 @@ def private_groups(
     slugs = {slug for slug, _, _ in campaigns}
     gids = {gid for _, gid, _ in campaigns}
     if accounts is None:
-        accounts = ((name, uid) for name, uid, _, _ in account_rows())
+        accounts = ((name, uid) for name, uid, _, _ in account_rows(report))
     for name, uid in accounts:
-        if not account_name_valid(name):
-            report.skip(INVALID_NAME)
-        elif name in slugs:
+        if name in slugs:
             report.skip("private group with the name of a campaign group")
         elif uid in gids:
             report.skip("private group whose uid equals a campaign gid")
@@ -93,9 +80,8 @@ def private_groups(
 def group(report: ExportReport) -> Iterator[str]:
     """`<slug>:x:<gid>:<member>,<member>` per active campaign, then `<name>:x:<uid>:`."""
     with snapshot():
-        campaigns = campaign_rows()
-        rows = campaign_members(campaigns, member_rows_by_campaign(), report)
-        for slug, gid, _, members in rows:
+        campaigns = campaign_rows(report)
+        for slug, gid, _, members in campaign_members(campaigns, member_rows_by_campaign(report)):
             yield f"{slug}:x:{gid}:{','.join(members)}\n"
         if settings.GATEHOUSE_EXPORT_PRIVATE_GROUPS:
             for name, uid in private_groups(campaigns, report):
@@ -109,9 +95,6 @@ def passwd(report: ExportReport) -> Iterator[str]:
 
 
 def _passwd_lines(home: str, shell: str, report: ExportReport) -> Iterator[str]:
-    for name, uid, display_name, _ in account_rows():
-        if not account_name_valid(name):
-            report.skip(INVALID_NAME)
-            continue
+    for name, uid, display_name, _ in account_rows(report):
         directory = home.format(name=name, uid=uid)
         yield f"{name}:x:{uid}:{uid}:{gecos(display_name)}:{directory}:{shell}\n"

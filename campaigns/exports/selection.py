@@ -4,18 +4,49 @@ Every export reads rows with `values_list(...).iterator(chunk_size=CHUNK_SIZE)`:
 stream whatever the data size, no model instances, nothing held beyond the current chunk.
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Collate
 
-from accounts.models import Account, Identity
-from campaigns.models import Campaign, Membership, NodeToken
+from accounts.models import ACCOUNT_NAME_RE, Account, Identity
+from campaigns.exports.base import ExportError, ExportReport
+from campaigns.models import CAMPAIGN_SLUG_RE, Campaign, Membership, NodeToken
 from campaigns.selectors import current_memberships
 
 CHUNK_SIZE = 5000
+
+# The account rule includes the POSIX one (no leading '-'): manage.py check_account_names lists
+# older accounts that break it.
+ACCOUNT_NAME = (re.compile(ACCOUNT_NAME_RE), "account name")
+# What the export's warning says of a left-out account, and what to do about it.
+NAME_HINTS = {"account name": " (see manage.py check_account_names)"}
+CAMPAIGN_SLUG = (re.compile(CAMPAIGN_SLUG_RE), "campaign name")
+
+
+def fully_valid(rows: Iterable[tuple], report: ExportReport | None, **columns) -> Iterator[tuple]:
+    """Rows whose columns (index=(pattern, what)) each match their rule as a whole string.
+
+    Defence in depth behind the model validators: a value saved before a rule tightened (a
+    name ending in a newline) never reaches a file. With a report the row is left out and
+    counted; without one the export is refused.
+    """
+    for row in rows:
+        for index, (pattern, what) in columns.items():
+            value = row[int(index.lstrip("_"))]
+            if not (isinstance(value, str) and pattern.fullmatch(value)):
+                if report is None:
+                    raise ExportError(
+                        f"The {what} {value!r} does not match its rule, so the export stops: "
+                        "fix or remove it in the admin pages, then export again."
+                    )
+                report.skip(f"{what} that does not match its rule{NAME_HINTS.get(what, '')}")
+                break
+        else:
+            yield row
 
 
 def binary(field: str) -> Collate:
@@ -42,10 +73,10 @@ def exported_campaigns() -> QuerySet[Campaign]:
     return Campaign.objects.filter(status=Campaign.Status.ACTIVE)
 
 
-def identity_rows() -> Iterator[tuple[str, str, str, int]]:
+def identity_rows(report: ExportReport | None = None) -> Iterator[tuple[str, str, str, int]]:
     """(type, identity, account name, uid) for the X.509 and OIDC identities of exported
     accounts, by account name."""
-    return (
+    rows = (
         Identity.objects.filter(
             _exported("account__"), type__in=[Identity.Type.OIDC, Identity.Type.X509]
         )
@@ -53,6 +84,7 @@ def identity_rows() -> Iterator[tuple[str, str, str, int]]:
         .values_list("type", "identity", "account__name", "account__uid")
         .iterator(chunk_size=CHUNK_SIZE)
     )
+    return fully_valid(rows, report, _2=ACCOUNT_NAME)
 
 
 def oidc_identity_rows_with_at() -> Iterator[tuple[str, str]]:
@@ -79,39 +111,43 @@ def oidc_identity_rows_named(identities: list[str]) -> list[tuple[str, str]]:
     )
 
 
-def account_rows() -> Iterator[tuple[str, int, str, str]]:
+def account_rows(report: ExportReport | None = None) -> Iterator[tuple[str, int, str, str]]:
     """(name, uid, display name, email) of exported accounts, by name."""
-    return (
+    rows = (
         exported_accounts()
         .order_by(binary("name"))
         .values_list("name", "uid", "display_name", "email")
         .iterator(chunk_size=CHUNK_SIZE)
     )
+    return fully_valid(rows, report, _0=ACCOUNT_NAME)
 
 
-def campaign_rows() -> list[tuple[str, int, str]]:
+def campaign_rows(report: ExportReport | None = None) -> list[tuple[str, int, str]]:
     """(slug, gid, title) of active campaigns, by slug; a few thousand rows, kept in memory."""
-    return list(exported_campaigns().order_by(binary("slug")).values_list("slug", "gid", "title"))
+    rows = exported_campaigns().order_by(binary("slug")).values_list("slug", "gid", "title")
+    return list(fully_valid(rows, report, _0=CAMPAIGN_SLUG))
 
 
-def member_rows_by_campaign() -> Iterator[tuple[str, str]]:
+def member_rows_by_campaign(report: ExportReport | None = None) -> Iterator[tuple[str, str]]:
     """(campaign slug, account name) of current memberships, by slug then name."""
-    return (
+    rows = (
         exported_memberships()
         .order_by(binary("campaign__slug"), binary("account__name"))
         .values_list("campaign__slug", "account__name")
         .iterator(chunk_size=CHUNK_SIZE)
     )
+    return fully_valid(rows, report, _0=CAMPAIGN_SLUG, _1=ACCOUNT_NAME)
 
 
-def gid_rows_by_account() -> Iterator[tuple[str, int]]:
+def gid_rows_by_account(report: ExportReport | None = None) -> Iterator[tuple[str, int]]:
     """(account name, campaign gid) of current memberships, by name then gid."""
-    return (
+    rows = (
         exported_memberships()
         .order_by(binary("account__name"), "campaign__gid")
         .values_list("account__name", "campaign__gid")
         .iterator(chunk_size=CHUNK_SIZE)
     )
+    return fully_valid(rows, report, _0=ACCOUNT_NAME)
 
 
 @contextmanager

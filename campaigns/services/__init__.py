@@ -12,6 +12,7 @@ from campaigns.services.background import (
 from campaigns.services.campaign import (
     campaign_archive,
     campaign_create,
+    campaign_move_data_path,
     campaign_set_idp_group,
     campaign_set_pi,
     campaign_update_data_paths,
@@ -47,6 +48,7 @@ __all__ = [
     "TRANSITIONS",
     "campaign_archive",
     "campaign_create",
+    "campaign_move_data_path",
     "campaign_set_pi",
     "campaign_set_idp_group",
     "campaign_update_data_paths",

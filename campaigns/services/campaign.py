@@ -3,13 +3,14 @@
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, IdpGroup
 from accounts.services import audit_record, posix_id_allocate
 from campaigns import notifications
 from campaigns.models import Campaign, Membership
+from campaigns.selectors import data_path_conflicts
 from campaigns.services.rules import (
     RESERVED_SLUGS,
     Role,
@@ -33,6 +34,24 @@ def data_paths_clean(data_paths: list[str]) -> list[str]:
     return sorted(cleaned)
 
 
+# One key for pg_advisory_xact_lock: every writer of data paths takes it first, so two
+# concurrent claims cannot both pass the uniqueness check (SQLite serialises writers anyway).
+DATA_PATHS_LOCK = 0x6761_7465_7061_7468  # "gatepath"
+
+
+def _lock_data_paths() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DATA_PATHS_LOCK])
+
+
+def _require_unique_data_paths(paths: list[str], campaign: Campaign | None) -> None:
+    """Refuse a path equal to, inside, containing or a string prefix of another campaign's."""
+    conflicts = data_path_conflicts(paths, exclude=campaign)
+    if conflicts:
+        raise ValidationError([c.sentence for c in conflicts])
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -50,13 +69,16 @@ def campaign_create(
     require_active_account(pi)
     if slug in RESERVED_SLUGS:
         raise ValidationError(f"{slug!r} is reserved for a page of the portal: pick another name.")
+    _lock_data_paths()
+    data_paths = data_paths_clean(data_paths or [])
+    _require_unique_data_paths(data_paths, None)
     campaign = Campaign(
         slug=slug,
         title=title,
         description=description,
         pi=pi,
         embargo_until=embargo_until,
-        data_paths=data_paths_clean(data_paths or []),
+        data_paths=data_paths,
         gid=0,
     )
     campaign.full_clean(exclude=["gid"])
@@ -202,10 +224,12 @@ def campaign_update_data_paths(
 ) -> Campaign:
     """Replace the storage path prefixes that hold the campaign's data."""
     require_pi_or_admin(campaign, actor, "change the data paths")
+    _lock_data_paths()
     campaign = lock_campaign(campaign)
     before = list(campaign.data_paths)
     campaign.data_paths = data_paths_clean(data_paths)
     save_clean(campaign)
+    _require_unique_data_paths(campaign.data_paths, campaign)
     audit_record(
         action="campaign.update_data_paths",
         actor=actor,
@@ -238,3 +262,36 @@ def campaign_set_idp_group(
         },
     )
     return campaign
+
+
+def campaign_move_data_path(
+    *, path: str, to: Campaign, actor: Account | None, comment: str = ""
+) -> Campaign:
+    """Move one data path from the campaign that holds it to `to` (admins only, audited)."""
+    require_admin(actor, "move a data path between campaigns")
+    _lock_data_paths()
+    (path,) = data_paths_clean([path]) or [""]
+    source = (
+        Campaign.objects.select_for_update().filter(data_paths__contains=[path]).first()
+        if connection.features.supports_json_field_contains
+        else next((c for c in Campaign.objects.all() if path in c.data_paths), None)
+    )
+    if source is None:
+        raise ValidationError(f"No campaign holds the data path {path}: add it to {to.slug}.")
+    if source.pk == to.pk:
+        raise ValidationError(f"{path} is already a data path of {to.slug}.")
+    source = lock_campaign(source)
+    target = lock_campaign(to)
+    source.data_paths = [p for p in source.data_paths if p != path]
+    save_clean(source)
+    target.data_paths = data_paths_clean([*target.data_paths, path])
+    save_clean(target)
+    _require_unique_data_paths(target.data_paths, target)
+    audit_record(
+        action="campaign.move_data_path",
+        actor=actor,
+        target=f"campaign:{target.slug}",
+        comment=comment,
+        detail={"path": path, "from": source.slug, "to": target.slug},
+    )
+    return target

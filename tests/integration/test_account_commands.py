@@ -48,6 +48,7 @@ def test_account_add_json_and_type():
     [
         (["account", "add", "member"], "Account 'member' already exists"),
         (["account", "add", "Bad Name"], "name:"),
+        (["account", "add", "mallory\n"], "name:"),  # issue 11: `$` let this in
         (["account", "add", "x", "--type", "ROBOT"], "invalid choice"),
         (["account", "suspend", "nobody", "--reason", "r"], "There is no account 'nobody'"),
         (["account", "suspend", "member"], "--reason"),

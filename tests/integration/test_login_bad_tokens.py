@@ -156,7 +156,8 @@ def test_a_replayed_state_is_refused(client, rosa, rogue, caplog):
 
     replay = client.get("/oidc/callback/", query)
     assert replay.status_code == 400
-    assert SESSION_KEY not in replay.wsgi_request.session  # the replay ended the session too
+    # A callback anyone can send a browser to leaves the session alone (issue 11 case 4).
+    assert replay.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
     body = replay.content.decode()
     assert "already used" in body and 'href="/login/"' in body  # no provider known: start over
     assert AuditEvent.objects.get(action="login.refused").detail["reason"] == "state_unknown"

@@ -48,8 +48,18 @@ def duration(seconds: float) -> str:
     return f"{seconds // 86400} days"
 
 
+# 9999-12-31T23:59:59Z: beyond it a time cannot be printed or compared with a clock.
+MAX_EPOCH_SECONDS = 253_402_300_799
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A number of seconds that can be a time: finite and within years 1 to 9999 either way
+    (1e400, NaN or a 400-digit integer would overflow every conversion)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and -MAX_EPOCH_SECONDS <= value <= MAX_EPOCH_SECONDS
+    )
 
 
 def check_algorithm(header: dict[str, Any]) -> Check:
@@ -163,7 +173,11 @@ def check_expiry(claims: dict[str, Any], now: float) -> Check:
             "exp", Status.FAIL, "The token has no expiry (`exp`); access tokens here must expire."
         )
     if not _number(exp):
-        return Check("exp", Status.FAIL, "The expiry (`exp`) is not a number of seconds.")
+        return Check(
+            "exp",
+            Status.FAIL,
+            "The expiry (`exp`) is not a number of seconds since 1970 before the year 10000.",
+        )
     remaining = exp - now
     if remaining > 0:
         return Check("exp", Status.PASS, f"Expires in {duration(remaining)} ({_when(exp)}).")
@@ -186,7 +200,11 @@ def check_not_before(claims: dict[str, Any], now: float) -> Check | None:
     if nbf is None:
         return None
     if not _number(nbf):
-        return Check("nbf", Status.FAIL, "`nbf` (not before) is not a number of seconds.")
+        return Check(
+            "nbf",
+            Status.FAIL,
+            "`nbf` (not before) is not a number of seconds since 1970 before the year 10000.",
+        )
     if nbf > now + LEEWAY:
         return Check(
             "nbf",
@@ -202,7 +220,11 @@ def check_issued_at(claims: dict[str, Any], now: float) -> Check | None:
     if iat is None:
         return None
     if not _number(iat):
-        return Check("iat", Status.FAIL, "`iat` (issued at) is not a number of seconds.")
+        return Check(
+            "iat",
+            Status.FAIL,
+            "`iat` (issued at) is not a number of seconds since 1970 before the year 10000.",
+        )
     if iat > now + LEEWAY:
         return Check(
             "iat",

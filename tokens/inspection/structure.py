@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 MAX_TOKEN_CHARS = 16 * 1024
+MAX_INT_DIGITS = 30  # far beyond any time or count; a 400-digit number only breaks readers
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -44,6 +45,45 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+class UnusableValueError(ValueError):
+    """Valid JSON that no consumer reads the same way: the message says which."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise UnusableValueError(f"the number {text[:20]}… is too large for any JSON parser")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise UnusableValueError(
+            f"the number {text[:12]}… has {len(text.lstrip('-'))} digits, more than any claim needs"
+        )
+    return int(text)
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """A `\ud800` escape alone decodes to a string no UTF-8 writer can print (RFC 8259 8.2)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnusableValueError(
+                    "a string holds an unpaired UTF-16 surrogate escape (such as \\ud800), "
+                    "which is not a character"
+                ) from None
 
 
 def b64url_decode(segment: str, part: str) -> bytes:
@@ -80,7 +120,15 @@ def json_object(data: bytes, part: str) -> dict[str, Any]:
             text,
             object_pairs_hook=_object_without_duplicates,
             parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
         )
+        _refuse_lone_surrogates(value)
+    except UnusableValueError as error:
+        raise StructureError(
+            f"The {part} is refused: {error}. Libraries disagree on such values, so the token "
+            "cannot mean the same thing everywhere; ask its issuer."
+        ) from None
     except DuplicateKeyError as error:
         raise StructureError(
             f"The {part} names {str(error)!r} twice. Libraries disagree on which value wins, "

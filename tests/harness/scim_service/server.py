@@ -38,9 +38,9 @@ MAX_PAGE = 100
 # permutation for every request (the worst case: one pass over the pages sees about 63%).
 ORDERS = ("stable", "drift", "shuffle")
 
-_USER = re.compile(r"^/scim/Users/([^/]+)$")
-_GROUP = re.compile(r"^/scim/Groups/([^/]+)$")
-_GROUP_LIST = re.compile(r"^/scim/Groups/([^/]+)/(members|subgroups)$")
+_USER = re.compile(r"^/scim/Users/([^/]+)\Z")
+_GROUP = re.compile(r"^/scim/Groups/([^/]+)\Z")
+_GROUP_LIST = re.compile(r"^/scim/Groups/([^/]+)/(members|subgroups)\Z")
 
 
 @dataclass

@@ -197,7 +197,7 @@ def grow(admin, pi, n_campaigns: int, n_members: int) -> None:
     people = [account_create(name=f"bulkp{i}") for i in range(n_members)]
     for c in range(n_campaigns):
         campaign = services.campaign_create(
-            slug=f"bulk{c}", title=f"Bulk {c}", pi=pi, actor=admin, data_paths=[f"/bulk/{c}"]
+            slug=f"bulk{c}", title=f"Bulk {c}", pi=pi, actor=admin, data_paths=[f"/bulk/{c}-data"]
         )
         Membership.objects.bulk_create(
             Membership(campaign=campaign, account=p, state="approved") for p in people

@@ -314,8 +314,10 @@ def test_who_can_read_others_only_where_ones_own_campaign_decides(
         pi=outsider,
         actor=admin,
         embargo_until=days(30),
-        data_paths=["/data/nightsky/deep"],
+        data_paths=["/elsewhere"],
     )
+    # Nested paths are refused now; rows from before the rule may still nest.
+    Campaign.objects.filter(pk=inner.pk).update(data_paths=["/data/nightsky/deep"])
     services.membership_add(campaign=inner, account_name="requester", actor=outsider)
     url = reverse("campaigns:who_can_read")
     asked = {"path": "/data/nightsky/deep/f1", "account": "requester"}

@@ -66,7 +66,13 @@ class Command(BaseCommand):
                 "it is never taken from the command line.",
                 returncode=USAGE_ERROR,
             )
-        raw = sys.stdin.read(4 * MAX_TOKEN_CHARS + 1)
+        try:
+            raw = sys.stdin.read(4 * MAX_TOKEN_CHARS + 1)
+        except UnicodeDecodeError:
+            raise CommandError(
+                "stdin is not UTF-8 text, so it holds no token: pipe the token itself.",
+                returncode=USAGE_ERROR,
+            ) from None
         if not raw.strip():
             raise CommandError(
                 "stdin was empty: pipe one token into the command.", returncode=USAGE_ERROR
