@@ -1,24 +1,36 @@
 """Celery tasks for accounts: thin wrappers that load what they need and call a service."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
 from accounts.idps import get_provider
+from accounts.jobs import SCHEDULED_TASK, enqueue, scheduled_run_claim, sync_runs_reap
 from accounts.scim.sync import SyncBusy, SyncNotConfigured, scim_providers, scim_sync
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
-def scim_sync_all() -> None:
-    """Beat entry point: queue one sync per configured provider."""
+@shared_task(**SCHEDULED_TASK)
+def scim_sync_all(beat: bool = False) -> None:
+    """Beat entry point: queue one sync per configured provider (once per interval)."""
+    every = timedelta(minutes=settings.GATEHOUSE_SCIM_INTERVAL_MINUTES)
+    if beat and not scheduled_run_claim(job="scim-sync", every=every):
+        return
     for nickname in scim_providers():
-        scim_sync_provider.apply_async((nickname,), queue=settings.GATEHOUSE_SCIM_QUEUE)
+        enqueue(scim_sync_provider, nickname, queue=settings.GATEHOUSE_SCIM_QUEUE)
 
 
-@shared_task(ignore_result=True)
+@shared_task(**SCHEDULED_TASK)
+def sync_runs_reap_stale() -> None:
+    """Runs whose worker died are marked failed within minutes, not at the next run."""
+    if reaped := sync_runs_reap():
+        log.warning("Marked %d sync run(s) failed: their worker stopped.", reaped)
+
+
+@shared_task(**SCHEDULED_TASK)
 def scim_sync_provider(nickname: str, force: bool = False, triggered_by: str = "beat") -> None:
     provider = get_provider(nickname)
     if provider is None:
