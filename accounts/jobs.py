@@ -81,10 +81,12 @@ def sync_run_heartbeat(run: SyncRun) -> None:
 
 def sync_runs_reap() -> int:
     """Mark failed the runs still 'running' whose worker stopped beating; returns how many."""
-    stale = timezone.now() - timedelta(seconds=settings.GATEHOUSE_SYNC_RUN_STALE_SECONDS)
+    seconds = settings.GATEHOUSE_SYNC_RUN_STALE_SECONDS
+    stale = timezone.now() - timedelta(seconds=seconds)
+    silence = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
     return SyncRun.objects.filter(outcome=SyncRun.Outcome.RUNNING, heartbeat__lt=stale).update(
         outcome=SyncRun.Outcome.FAILED,
         finished=timezone.now(),
-        error="The worker running this sync stopped (no sign of life for "
-        f"{settings.GATEHOUSE_SYNC_RUN_STALE_SECONDS // 60} minutes); the next run starts afresh.",
+        error=f"The worker running this sync stopped (no sign of life for {silence}); the next "
+        "run starts afresh.",
     )
