@@ -16,8 +16,9 @@ app.autodiscover_tasks()
 
 @worker_init.connect
 @beat_init.connect
-def _longer_statement_timeout(**kwargs) -> None:
-    """Workers run long jobs: their statements may take longer than a web request's."""
+def worker_statement_timeout(**kwargs) -> None:
+    """Workers (and management commands, manage.py) run long jobs: their statements may take
+    longer than a web request's."""
     for alias, database in settings.DATABASES.items():
         options = database.get("OPTIONS", {})
         if "statement_timeout" in options.get("options", ""):

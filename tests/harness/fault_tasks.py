@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from celery import shared_task
+from django.db import connection
 
 from accounts.jobs import sync_run_heartbeat
 from accounts.models import SyncRun
@@ -47,3 +48,11 @@ def sync_run_hold(marker: str, seconds: float) -> None:
         sync_run_heartbeat(run)
         time.sleep(0.5)
     _write(marker, f"done {os.getpid()} {run.pk}")
+
+
+@shared_task(name="faults.show_statement_timeout")
+def show_statement_timeout(marker: str) -> None:
+    """What this worker's database sessions get (webui/celery.py sets it at worker start)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        _write(marker, cursor.fetchone()[0])

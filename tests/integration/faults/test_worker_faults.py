@@ -175,3 +175,22 @@ def test_a_sync_run_whose_worker_died_is_marked_failed_by_the_reaper(
         holder.stop()
         if reaper:
             reaper.stop()
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_workers_get_their_own_longer_statement_timeout(tmp_path, own_redis, sender, pool):
+    env = {
+        "GATEHOUSE_DB_STATEMENT_TIMEOUT_MS": "1000",
+        "GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS": "7000",
+    }
+    worker = start_worker(
+        database_url=os.environ["DATABASE_URL"], logfile=tmp_path / "worker.log", pool=pool,
+        include=FAULT_TASKS, broker_url=own_redis.url, name=f"timeout-{pool}", extra_env=env,
+    )  # fmt: skip
+    try:
+        marker = tmp_path / "timeout.txt"
+        sender.send_task("faults.show_statement_timeout", args=[str(marker)])
+        wait_until(lambda: marker_lines(marker), timeout=30, what="the answer", log=worker.log)
+        assert marker_lines(marker) == ["7s"]
+    finally:
+        worker.stop()
