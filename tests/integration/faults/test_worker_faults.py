@@ -35,12 +35,12 @@ def _answers_ping(client, worker) -> bool:
         return False
 
 
-def _worker(tmp_path, own_redis, name: str, **options):
+def _worker(tmp_path, own_redis, name: str, concurrency: int = 1, **options):
     return start_worker(
         database_url=os.environ["DATABASE_URL"],
         logfile=tmp_path / f"{name}.log",
         pool="prefork",
-        concurrency=1,
+        concurrency=concurrency,
         include=FAULT_TASKS,
         broker_url=own_redis.url,
         name=name,
@@ -49,8 +49,11 @@ def _worker(tmp_path, own_redis, name: str, **options):
 
 
 def test_worker_survives_redis_going_away_during_a_task(tmp_path, own_redis, sender):
-    """kombu 5.7.0's worker exited here ('NoneType' object has no attribute 'hostname')."""
-    worker = _worker(tmp_path, own_redis, "blip", production_flags=True)
+    """celery 5.7.0 / kombu 5.7.0's worker exits here: "Unrecoverable error: AttributeError(
+    'NoneType' object has no attribute 'hostname')" (checked in a scratch venv). It needs a
+    free pool slot while the task runs (concurrency 2, as on a 2-core node), so that the worker
+    is still reading the queue when the connection drops; with concurrency 1 it survives."""
+    worker = _worker(tmp_path, own_redis, "blip", concurrency=2, production_flags=True)
     try:
         marker = tmp_path / "running.txt"
         sender.send_task("faults.sleep", args=[str(marker), 12])
