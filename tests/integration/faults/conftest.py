@@ -37,11 +37,9 @@ def sender(own_redis):
     app.close()
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
+    """The test database's URL, for worker and beat processes."""
     settings = connection.settings_dict
     return (
         f"postgresql://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
     )
-
-
-test_database_url.__test__ = False  # a helper, not a test

@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness.celery_worker import REPO, start_worker
 from tests.harness.ports import stop_process
-from tests.integration.faults.conftest import test_database_url
+from tests.integration.faults.conftest import worker_database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
@@ -41,7 +41,7 @@ def test_two_beats_run_each_job_once_per_interval(tmp_path, own_redis):
     from accounts.models import ScheduledJob
 
     env = {
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": worker_database_url(),
         "CELERY_BROKER_URL": own_redis.url,
         "GATEHOUSE_TOKEN_REFRESH_MINUTES": str(INTERVAL_MINUTES),
         "GATEHOUSE_TOKEN_CLEANUP_MINUTES": str(INTERVAL_MINUTES),

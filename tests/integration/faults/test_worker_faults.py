@@ -13,7 +13,7 @@ import redis
 
 from tests.harness.celery_worker import celery_client, start_worker
 from tests.harness.fault_tasks import marker_lines
-from tests.integration.faults.conftest import test_database_url, wait_until
+from tests.integration.faults.conftest import wait_until, worker_database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
@@ -138,7 +138,7 @@ def test_a_sync_run_whose_worker_died_is_marked_failed_by_the_reaper(
     stale = 8  # seconds; a live run beats every 5 s
     settings.GATEHOUSE_SYNC_RUN_STALE_SECONDS = stale
     env = {"GATEHOUSE_SYNC_RUN_STALE_SECONDS": str(stale)}
-    database_url = test_database_url()
+    database_url = worker_database_url()
     holder = start_worker(
         database_url=database_url, logfile=tmp_path / "holder.log", include=FAULT_TASKS,
         broker_url=own_redis.url, name="holder", extra_env=env,
