@@ -14,6 +14,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils.log import AdminEmailHandler
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def mail_send(*, template: str, recipients: list[str], context: dict, bcc: bool 
     context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
     delivery = partial(
-        mail_deliver.delay,
+        _deliver_after_commit,
         subject=subject,
         body=render_to_string(f"{template}.txt", context),
         html=render_to_string(f"{template}.html", context),
@@ -48,6 +49,21 @@ def mail_send(*, template: str, recipients: list[str], context: dict, bcc: bool 
         transaction.on_commit(
             partial(delivery, to=[], bcc=to[start : start + BCC_BATCH]), robust=True
         )
+
+
+def _deliver_after_commit(**mail) -> None:
+    """Queue the delivery; with the broker away, send it now rather than lose it."""
+    try:
+        mail_deliver.apply_async(kwargs=mail)
+        return
+    except BrokerUnavailable as exc:
+        log.warning(
+            "mail %s: the broker is unreachable (%s); sending it now", mail["template"], exc
+        )
+    try:
+        mail_deliver(**mail)
+    except Exception as exc:  # the change is committed; a lost mail must not turn it into a 500
+        log.error("mail %s could not be queued nor sent: %s", mail.get("template"), exc)
 
 
 @shared_task(

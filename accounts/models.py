@@ -269,6 +269,9 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True)
     forced = models.BooleanField(default=False)
     triggered_by = models.CharField(max_length=64, blank=True, help_text="beat, command, admin")
+    heartbeat = models.DateTimeField(
+        default=timezone.now, help_text="Last sign of life of the worker running it."
+    )
 
     class Meta:
         ordering = ["-started"]
@@ -299,3 +302,15 @@ class RucioAccountState(models.Model):
 
     def __str__(self) -> str:
         return f"Rucio state of {self.account_id}"
+
+
+class ScheduledJob(models.Model):
+    """When a scheduled job last started, so that a second beat's send of it does nothing."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_started = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveBigIntegerField(default=0)
+    skipped = models.PositiveBigIntegerField(default=0, help_text="Sends that came too early.")
+
+    def __str__(self) -> str:
+        return f"{self.name} (last started {self.last_started})"

@@ -19,7 +19,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 # read-only first, destructive last
-ORDER = ["inspection", "pages", "exports", "permissions", "scim", "rucio", "cleanup"]
+ORDER = ["inspection", "pages", "healthz", "exports", "permissions", "scim", "rucio", "cleanup"]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -131,8 +131,12 @@ def main() -> int:
             [sys.executable, "-c", "import django, json; django.setup();"
              "from bench.seed import seed;"
              f"print(json.dumps(seed(scale={args.scale})))"],
-            cwd=REPO, env=env, check=True, capture_output=True, text=True,
+            cwd=REPO, env={**env, "GATEHOUSE_DB_STATEMENT_TIMEOUT_MS": "0"},  # COPY takes long
+            capture_output=True, text=True,
         )  # fmt: skip
+        if seeded.returncode != 0:
+            print(f"seeding failed:\n{seeded.stderr[-3000:]}", file=sys.stderr)
+            return 1
         seed_info = json.loads(seeded.stdout.strip().splitlines()[-1])
         print(f"seeded: {seed_info}")
         reports = []

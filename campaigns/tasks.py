@@ -1,23 +1,29 @@
 """Thin Celery tasks: each calls one service; retried when the database is briefly away."""
 
-from celery import shared_task
-from django.db import OperationalError
+from datetime import timedelta
 
+from celery import shared_task
+
+from accounts.jobs import SCHEDULED_TASK, scheduled_run_claim
 from campaigns import services
 
-RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
-
-@shared_task(**RETRY)
-def memberships_expire() -> int:
+@shared_task(**SCHEDULED_TASK)
+def memberships_expire(beat: bool = False) -> int:
+    if beat and not scheduled_run_claim(job="memberships-expire", every=timedelta(hours=1)):
+        return 0
     return services.memberships_expire()
 
 
-@shared_task(**RETRY)
-def membership_reminders_send() -> int:
+@shared_task(**SCHEDULED_TASK)
+def membership_reminders_send(beat: bool = False) -> int:
+    if beat and not scheduled_run_claim(job="membership-reminders", every=timedelta(days=1)):
+        return 0
     return services.membership_reminders_send()
 
 
-@shared_task(**RETRY)
-def embargoes_lift() -> int:
+@shared_task(**SCHEDULED_TASK)
+def embargoes_lift(beat: bool = False) -> int:
+    if beat and not scheduled_run_claim(job="embargoes-lift", every=timedelta(hours=1)):
+        return 0
     return services.embargoes_lift()

@@ -61,7 +61,11 @@ def mail_in_this_process(request, monkeypatch):
     if request.node.get_closest_marker("celery") is None:
         from accounts.mail import mail_deliver
 
-        monkeypatch.setattr(mail_deliver, "delay", lambda **kw: mail_deliver.apply(kwargs=kw))
+        monkeypatch.setattr(
+            mail_deliver,
+            "apply_async",
+            lambda args=None, kwargs=None, **options: mail_deliver.apply(args, kwargs),
+        )
 
 
 @pytest.fixture(scope="session")

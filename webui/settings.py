@@ -27,6 +27,11 @@ def envint(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def envfloat(name: str, default: float) -> float:
+    value = os.getenv(name, "")
+    return float(value) if value.strip() else default
+
+
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
@@ -70,6 +75,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost after security: a view failing on the database answers 503 with Retry-After.
+    "webui.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,7 +127,14 @@ def database_from_url(url: str) -> dict:
     config = dj_database_url.parse(
         url, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
-    config.setdefault("OPTIONS", {}).setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
+    options = config.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 5))
+    # A statement (or the lock it waits for) may take this long in a web request; Celery
+    # workers and management commands get GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS instead
+    # (webui/celery.py).
+    options.setdefault(
+        "options", f"-c statement_timeout={envint('GATEHOUSE_DB_STATEMENT_TIMEOUT_MS', 10000)}"
+    )
     return dict(config)
 
 
@@ -203,10 +217,15 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_REDIRECT_EXEMPT = [r"\Ahealthz\Z"]
 
-# Cache: local memory for one process; Redis when shared (several gunicorn workers).
+# Cache: local memory for one process; Redis when shared (several gunicorn workers). Redis
+# away: every read misses and pages go on (webui/cache.py); short timeouts so none waits long.
 CACHE_URL = os.getenv("CACHE_URL", "")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    "default": {
+        "BACKEND": "webui.cache.FailOpenRedisCache",
+        "LOCATION": CACHE_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -257,8 +276,30 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(VAR_DIR / "celery-control"),
     }
 else:
-    # Longer than the longest task, so a slow task is never handed to a second worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60}
+    # A task whose worker died is handed out again after this long. Longer tasks may be handed
+    # to a second worker while still running: each long job takes a lock or claims its rows,
+    # so the second copy does nothing (or finishes the work the first one left).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 5 * 60),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+    }
+# A pool child that dies mid-task gives its task back to the queue instead of acknowledging it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Web requests that queue work must not hang while the broker is away: two quick tries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # the worker keeps reconnecting, never gives up
+GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS = envint(
+    "GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS", 10 * 60 * 1000
+)
+# A sync run whose worker stopped beating this long is marked failed (checked every minute).
+GATEHOUSE_SYNC_RUN_STALE_SECONDS = envint("GATEHOUSE_SYNC_RUN_STALE_SECONDS", 3 * 60)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
@@ -269,15 +310,23 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["campaigns-memberships-expire"] = {
     "task": "campaigns.tasks.memberships_expire",
     "schedule": crontab(minute=5),
+    "kwargs": {"beat": True},
 }
 CELERY_BEAT_SCHEDULE["campaigns-membership-reminders"] = {
     "task": "campaigns.tasks.membership_reminders_send",
     "schedule": crontab(minute=15, hour=envint("GATEHOUSE_REMINDER_HOUR", 8)),
+    "kwargs": {"beat": True},
+}
+CELERY_BEAT_SCHEDULE["sync-runs-reap"] = {
+    "task": "accounts.tasks.sync_runs_reap_stale",
+    "schedule": 60.0,
+    "options": {"expires": 60.0},
 }
 # An embargo ends at local midnight: announced (audit, mail) within the hour.
 CELERY_BEAT_SCHEDULE["campaigns-embargoes-lift"] = {
     "task": "campaigns.tasks.embargoes_lift",
     "schedule": crontab(minute=7),
+    "kwargs": {"beat": True},
 }
 
 # Identity providers (Rucio-format idpsecrets.json) and Rucio's [oidc] knobs.
@@ -339,6 +388,7 @@ GATEHOUSE_SCIM_QUEUE = os.getenv("GATEHOUSE_SCIM_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE["scim-sync"] = {
     "task": "accounts.tasks.scim_sync_all",
     "schedule": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0,
+    "kwargs": {"beat": True},
     "options": {"queue": GATEHOUSE_SCIM_QUEUE, "expires": GATEHOUSE_SCIM_INTERVAL_MINUTES * 60.0},
 }
 
@@ -363,6 +413,7 @@ if GATEHOUSE_RUCIO_URL:
     CELERY_BEAT_SCHEDULE["rucio-sync"] = {
         "task": "accounts.tasks.rucio_sync_task",
         "schedule": GATEHOUSE_RUCIO_INTERVAL_MINUTES * 60.0,
+        "kwargs": {"beat": True},
         "options": {
             "queue": GATEHOUSE_RUCIO_QUEUE,
             "expires": GATEHOUSE_RUCIO_INTERVAL_MINUTES * 60.0,
@@ -370,16 +421,18 @@ if GATEHOUSE_RUCIO_URL:
     }
 
 # Token lifecycle (tokens/services.py): refresh before expiry, then clean up.
-GATEHOUSE_TOKEN_REFRESH_MINUTES = envint("GATEHOUSE_TOKEN_REFRESH_MINUTES", 5)
-GATEHOUSE_TOKEN_CLEANUP_MINUTES = envint("GATEHOUSE_TOKEN_CLEANUP_MINUTES", 5)
+GATEHOUSE_TOKEN_REFRESH_MINUTES = envfloat("GATEHOUSE_TOKEN_REFRESH_MINUTES", 5)
+GATEHOUSE_TOKEN_CLEANUP_MINUTES = envfloat("GATEHOUSE_TOKEN_CLEANUP_MINUTES", 5)
 CELERY_BEAT_SCHEDULE["token-refresh"] = {
     "task": "tokens.tasks.tokens_refresh_due",
     "schedule": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0,
+    "kwargs": {"beat": True},
     "options": {"expires": GATEHOUSE_TOKEN_REFRESH_MINUTES * 60.0},
 }
 CELERY_BEAT_SCHEDULE["token-cleanup"] = {
     "task": "tokens.tasks.tokens_cleanup_expired",
     "schedule": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0,
+    "kwargs": {"beat": True},
     "options": {"expires": GATEHOUSE_TOKEN_CLEANUP_MINUTES * 60.0},
 }
 
@@ -428,12 +481,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "database_unavailable": {"()": "webui.logs.DatabaseUnavailableFilter"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        # Django's error mails to ADMINS, through the one mail path (queued for the worker).
+        # Django's error mails to ADMINS, through the one mail path (queued for the worker),
+        # at most one per kind of error every ten minutes.
         "mail_admins": {
-            "class": "accounts.mail.AdminMailHandler",
+            "class": "webui.logs.ThrottledAdminEmailHandler",
             "level": "ERROR",
             "filters": ["require_debug_false"],
         },
@@ -441,6 +498,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        # A request that failed because the database is away: one line, no traceback.
+        "django.request": {"filters": ["database_unavailable"]},
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},  # one line per request: a SCIM sync makes thousands
     },

@@ -6,9 +6,12 @@ from webui import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("status/", views.status, name="status"),
     path("", include("accounts.urls")),
     path("tokens/", include("tokens.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("exports/", include("campaigns.exports.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "webui.views.server_error"

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.http import client_ip
+from accounts.jobs import enqueue
 from accounts.models import Account, SyncRun
 from accounts.rucio.selectors import rucio_runs_recent, rucio_state_of
 from accounts.rucio.sync import rucio_enabled
@@ -18,6 +19,10 @@ from accounts.selectors import account_find
 from accounts.services import audit_record
 from accounts.tasks import rucio_sync_task
 
+QUEUE_DOWN = (
+    "The task queue (Redis) cannot be reached, so the sync was not started. Try again when it "
+    "is back, or run `python manage.py rucio_sync` on a server."
+)
 OFF = (
     "Rucio provisioning is off on this portal: set GATEHOUSE_RUCIO_URL and Gatehouse's Rucio "
     "credentials (see the README's operator section) to turn it on."
@@ -64,11 +69,14 @@ def rucio_sync_run_now(request):
         messages.error(request, OFF)
         return redirect("rucio_sync_runs")
     force = request.POST.get("force") == "1"
-    rucio_sync_task.apply_async(
-        (),
-        {"force": force, "triggered_by": f"admin:{request.user.name}"},
+    queued = enqueue(
+        rucio_sync_task,
+        kwargs={"force": force, "triggered_by": f"admin:{request.user.name}"},
         queue=settings.GATEHOUSE_RUCIO_QUEUE,
     )
+    if not queued:
+        messages.error(request, QUEUE_DOWN)
+        return redirect("rucio_sync_runs")
     audit_record(
         action="rucio.sync.request",
         actor=request.user,
@@ -99,11 +107,14 @@ def rucio_account_sync(request, name: str):
     if not rucio_enabled():
         messages.error(request, OFF)
         return redirect("rucio_account", name=account.name)
-    rucio_sync_task.apply_async(
-        (),
-        {"account": account.name, "triggered_by": f"admin:{request.user.name}"},
+    queued = enqueue(
+        rucio_sync_task,
+        kwargs={"account": account.name, "triggered_by": f"admin:{request.user.name}"},
         queue=settings.GATEHOUSE_RUCIO_QUEUE,
     )
+    if not queued:
+        messages.error(request, QUEUE_DOWN)
+        return redirect("rucio_account", name=account.name)
     audit_record(
         action="rucio.sync.request",
         actor=request.user,

@@ -23,6 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.idps import IdentityProvider, ProviderUnavailable, discovery
+from accounts.jobs import sync_run_heartbeat
 from accounts.models import Identity, IdpGroup, SyncRun
 from accounts.scim.apply import plan_apply
 from accounts.scim.client import ClientCredentials, IamScimReader, RetryPolicy, ScimReadError
@@ -112,7 +113,7 @@ def scim_sync(
         run = SyncRun.objects.create(idp=provider.nickname, triggered_by=triggered_by, forced=force)
         try:
             started = time.monotonic()
-            snapshot = read_provider(provider, progress=progress)
+            snapshot = read_provider(provider, progress=_beating(run, progress))
             snapshot.read_stats["seconds_read"] = round(time.monotonic() - started, 1)
             with transaction.atomic():
                 started = time.monotonic()
@@ -185,6 +186,17 @@ def _finish(run: SyncRun, plan: Plan, snapshot: Snapshot, *, dry_run: bool, forc
             comment=f"run {run.pk}" + (" (forced)" if force else ""),
         )
     run.save()
+
+
+def _beating(run: SyncRun, progress: Progress | None) -> Progress:
+    """`progress`, plus a heartbeat so a run whose worker dies is marked failed in minutes."""
+
+    def report(what: str, done: int, total: int) -> None:
+        sync_run_heartbeat(run)
+        if progress:
+            progress(what, done, total)
+
+    return report
 
 
 def _fail(run: SyncRun, error: str) -> None:

@@ -9,10 +9,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.http import client_ip
+from accounts.jobs import enqueue
 from accounts.models import SyncRun
 from accounts.scim.sync import scim_providers
 from accounts.selectors import sync_runs_recent
 from accounts.services import audit_record
+from accounts.tasks import scim_sync_provider
 
 
 def _require_admin(request) -> None:
@@ -41,8 +43,6 @@ def sync_runs(request):
 @require_POST
 def sync_run_now(request):
     _require_admin(request)
-    from accounts.tasks import scim_sync_provider
-
     nickname = request.POST.get("idp", "")
     if nickname not in scim_providers():
         messages.error(
@@ -50,11 +50,20 @@ def sync_run_now(request):
         )
         return redirect("scim_sync_runs")
     force = request.POST.get("force") == "1"
-    scim_sync_provider.apply_async(
-        (nickname,),
-        {"force": force, "triggered_by": f"admin:{request.user.name}"},
+    queued = enqueue(
+        scim_sync_provider,
+        nickname,
+        force,
+        f"admin:{request.user.name}",
         queue=settings.GATEHOUSE_SCIM_QUEUE,
     )
+    if not queued:
+        messages.error(
+            request,
+            "The task queue (Redis) cannot be reached, so the sync was not started. Try again "
+            "when it is back, or run `python manage.py scim_sync` on a server.",
+        )
+        return redirect("scim_sync_runs")
     audit_record(
         action="scim.sync.request",
         actor=request.user,

@@ -46,13 +46,34 @@ class RunningPostgres:
     tmp: Path
     user: str = "postgres"
     dbname: str = "gatehouse"
+    command: list[str] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
 
-    def stop(self) -> None:
+    def pause(self) -> None:
+        """Shut the server down (fast: open connections are cut), keeping its data.
+
+        Through pg_ctl: a signal to `proc` may reach only the runuser wrapper, not postgres.
+        """
+        subprocess.run(
+            [*_as_postgres_user(), str(_pg_bindir() / "pg_ctl"), "-D", str(self.datadir)]
+            + ["stop", "-m", "fast", "-w", "-t", "30"],
+            capture_output=True,
+        )
         stop_process(self.proc, sig=signal.SIGINT, timeout=15)
+
+    def resume(self) -> None:
+        """Start it again on the same port and data after `pause()`."""
+        log = open(self.tmp / "postgres.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for_port(self.port, proc=self.proc, what="PostgreSQL")
+
+    def stop(self) -> None:
+        self.pause()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -85,14 +106,10 @@ def start_postgres(
         **(extra_conf or {}),
     }
     args = [arg for key, value in conf.items() for arg in ("-c", f"{key}={value}")]
+    command = [*prefix, str(bindir / "postgres"), "-D", str(datadir), *args]
     log = open(tmp / "postgres.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [*prefix, str(bindir / "postgres"), "-D", str(datadir), *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = RunningPostgres(port=port, datadir=datadir, proc=proc, tmp=tmp)
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = RunningPostgres(port=port, datadir=datadir, proc=proc, tmp=tmp, command=command)
     try:
         wait_for_port(port, proc=proc, what="PostgreSQL")
         for _ in range(100):
@@ -117,10 +134,25 @@ class RunningRedis:
     port: int
     proc: subprocess.Popen
     tmp: Path = field(repr=False)
+    command: list[str] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def pause(self) -> None:
+        """Stop the server (its connections drop); what it held is lost, as in a crash."""
+        stop_process(self.proc, timeout=10)
+
+    def resume(self) -> None:
+        """Start it again on the same port after `pause()`."""
+        self.proc = subprocess.Popen(
+            self.command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, proc=self.proc, what="Redis")
 
     def stop(self) -> None:
         stop_process(self.proc, timeout=10)
@@ -135,14 +167,12 @@ def start_redis(*, port: int | None = None) -> RunningRedis:
         )
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-redis-"))
     port = port or free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp)]
+    command += ["--save", "", "--appendonly", "no", "--protected-mode", "yes"]
     proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp)]
-        + ["--save", "", "--appendonly", "no", "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    server = RunningRedis(port=port, proc=proc, tmp=tmp)
+    server = RunningRedis(port=port, proc=proc, tmp=tmp, command=command)
     try:
         wait_for_port(port, proc=proc, what="Redis")
     except Exception:

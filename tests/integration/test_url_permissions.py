@@ -45,6 +45,7 @@ ROWS: dict[str, Row] = {
     # public pages
     "home": Row("get", 200, 200, 200),
     "healthz": Row("get", 200, 200, 200),
+    "status": Row("get", 200, 200, 200),
     "login": Row("get", 200, 302, 302),
     "oidc_login_start": Row("get", 302, 302, 302, args=("idp",)),
     "oidc_callback": Row("get", 400, 400, 400),

@@ -69,6 +69,7 @@ FREE_OR_INTERNAL = {
     "accounts.SyncRun.error",
     "accounts.SyncRun.triggered_by",
     "accounts.SyncRun.kind",
+    "accounts.ScheduledJob.name",
     # what the last Rucio reconcile made true there (written by the portal from its own data)
     "accounts.RucioAccountState.status",
     "accounts.RucioAccountState.type",
