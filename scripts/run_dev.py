@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +45,17 @@ def write_idp_configs() -> tuple[Path, Path]:
 def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def web_answers(url: str) -> bool:
+    """True once the web server answers HTTP (any status: an error page is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
 
 
 def manage(*args: str) -> None:
@@ -88,13 +101,20 @@ def main() -> int:
         + ["--schedule", str(VAR / "celerybeat-schedule")],
     )
     start("web server", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}"])
-    time.sleep(2)
-    print(
-        f"\n  Gatehouse is running at http://127.0.0.1:{WEB_PORT}/\n"
-        "  Log in with 'Dev IAM' as alice/alice (a PI), bob/bob or carol/carol.\n"
-        "  Emails are printed here. Press Ctrl-C to stop everything.\n"
-    )
     try:
+        site = f"http://127.0.0.1:{WEB_PORT}/"
+        while not web_answers(site + "healthz"):
+            if any(child.poll() is not None for child in children):
+                break  # the loop below reports it and stops the rest
+            time.sleep(0.3)
+        else:
+            print(
+                f"\n  Gatehouse is running at {site}\n"
+                "  Log in with 'Dev IAM' as alice/alice (a PI), bob/bob or carol/carol;\n"
+                "  ada/ada is the data-centre admin (Registrations, Sync and Admin in the menu).\n"
+                "  Emails are printed here. Press Ctrl-C to stop everything.\n",
+                flush=True,
+            )
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("A process stopped; stopping the rest.", file=sys.stderr)

@@ -104,6 +104,7 @@ def test_seed_demo_matches_the_dev_idp_and_is_idempotent():
         Membership.objects.count(),
     )
     assert set(Account.objects.values_list("name", flat=True)) >= {"alice", "bob", "carol", "dave"}
+    assert list(Account.objects.filter(is_superuser=True).values_list("name", flat=True)) == ["ada"]
     demo = json.loads((settings.BASE_DIR / "devidp" / "demo.json").read_text())
     for user in demo["users"]:
         identity = Identity.objects.get(identity=f"SUB={user['sub']}, ISS={demo['issuer']}")
