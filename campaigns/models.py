@@ -82,6 +82,7 @@ class Membership(models.Model):
         WITHDRAWN = "withdrawn", "withdrawn"
         REVOKED = "revoked", "revoked"
         EXPIRED = "expired", "expired"
+        LEFT = "left", "left"  # the member ended it themselves
 
     class Source(models.TextChoices):
         PORTAL = "portal", "portal"

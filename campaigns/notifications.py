@@ -1,4 +1,5 @@
-"""Emails about memberships: new request -> PI and managers, decision -> requester, reminders.
+"""Emails about memberships: new request -> PI and managers, decision -> requester, reminders,
+a member left -> PI.
 
 Mail goes out after the transaction commits (never for a change that was rolled back); a mail
 server failure is logged and does not undo the change.
@@ -79,5 +80,21 @@ def reminder(membership: Membership, *, days_left: int) -> None:
             "campaign": membership.campaign,
             "days_left": days_left,
             "mine_url": _url("campaigns:mine"),
+        },
+    )
+
+
+def member_left(membership: Membership, *, was_manager: bool) -> None:
+    """Tell the PI that someone left their campaign (and gave up the manager role with it)."""
+    campaign = membership.campaign
+    _send(
+        "left",
+        [campaign.pi.email],
+        {
+            "membership": membership,
+            "campaign": campaign,
+            "member": membership.account,
+            "was_manager": was_manager,
+            "manage_url": _url("campaigns:manage", campaign.slug),
         },
     )

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
@@ -234,16 +234,26 @@ def membership_withdraw(request, slug: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def membership_leave(request, slug: str):
+    """GET asks to confirm (a page, or its form into the card for htmx); POST with confirm leaves."""
     campaign = _get_campaign(slug)
     membership = _own_open_membership(request, campaign, Membership.State.APPROVED)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        context = {"campaign": campaign, "membership": membership}
+        template = "campaigns/leave.html#confirm" if request.htmx else "campaigns/leave.html"
+        return render(request, template, context)
     try:
-        services.membership_leave(membership=membership, actor=request.user)
+        services.membership_leave(
+            membership=membership,
+            actor=request.user,
+            comment=request.POST.get("comment", "").strip()[:2000],
+        )
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, f"You left {campaign.slug}.")
+        messages.success(request, f"You left {campaign.slug}. Its PI has been told.")
     return redirect("campaigns:detail", slug=campaign.slug)
 
 

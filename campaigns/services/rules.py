@@ -17,7 +17,7 @@ Role = Membership.Role
 # The membership state machine; anything else is refused.
 TRANSITIONS: dict[str, frozenset[str]] = {
     State.REQUESTED: frozenset({State.APPROVED, State.REJECTED, State.WITHDRAWN}),
-    State.APPROVED: frozenset({State.REVOKED, State.EXPIRED}),
+    State.APPROVED: frozenset({State.REVOKED, State.EXPIRED, State.LEFT}),
 }
 VERB = {
     State.APPROVED: "approved",
@@ -25,6 +25,7 @@ VERB = {
     State.WITHDRAWN: "withdrawn",
     State.REVOKED: "ended",
     State.EXPIRED: "expired",
+    State.LEFT: "left",
 }
 
 REMINDER_DAYS = {"14d": 14, "1d": 1}
