@@ -237,7 +237,7 @@ def membership_withdraw(request, slug: str):
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def membership_leave(request, slug: str):
-    """GET asks to confirm (a page, or its form into the card for htmx); POST with confirm leaves."""
+    """GET asks to confirm (a page, or the form into the card for htmx); POST confirm=yes leaves."""
     campaign = _get_campaign(slug)
     membership = _own_open_membership(request, campaign, Membership.State.APPROVED)
     if request.method == "GET" or request.POST.get("confirm") != "yes":

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0001_initial'),
+        ("campaigns", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='membership',
-            name='state',
-            field=models.CharField(choices=[('requested', 'requested'), ('approved', 'approved'), ('rejected', 'rejected'), ('withdrawn', 'withdrawn'), ('revoked', 'revoked'), ('expired', 'expired'), ('left', 'left')], default='requested', max_length=9),
+            model_name="membership",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("requested", "requested"),
+                    ("approved", "approved"),
+                    ("rejected", "rejected"),
+                    ("withdrawn", "withdrawn"),
+                    ("revoked", "revoked"),
+                    ("expired", "expired"),
+                    ("left", "left"),
+                ],
+                default="requested",
+                max_length=9,
+            ),
         ),
     ]
