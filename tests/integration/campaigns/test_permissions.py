@@ -242,9 +242,7 @@ def test_a_membership_of_another_campaign_is_404(admin, pi, outsider, as_role, c
     assert foreign.state == "requested"
 
 
-@pytest.mark.parametrize(
-    "name", ["request", "withdraw", "settings", "member_add", "approve"]
-)
+@pytest.mark.parametrize("name", ["request", "withdraw", "settings", "member_add", "approve"])
 def test_actions_refuse_get(name, as_role, requester, campaign):
     args = ["nightsky"] + ([open_membership(campaign, requester).pk] if name == "approve" else [])
     assert as_role("pi").get(reverse(f"campaigns:{name}", args=args)).status_code == 405
