@@ -8,7 +8,7 @@ from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.emails import registration_decision_email
+from accounts.emails import registration_decision_email, registration_waiting_email
 from accounts.identities import normalise_identity, parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
 from accounts.models import Account, AuditEvent, Identity, PosixIdCounter, Registration
@@ -446,6 +446,7 @@ def registration_create(
         detail={"idp": idp, "identity": identity, "name": requested_name},
         ip=ip,
     )
+    transaction.on_commit(partial(registration_waiting_email, registration_id=registration.pk))
     return registration
 
 
