@@ -155,3 +155,18 @@ def test_inspect_result_fits_a_phone(browser, live_server, issuer, portal):
         assert name.evaluate("e => e.getClientRects().length") == 1
     finally:
         context.close()
+
+
+def test_the_admin_nav_fits_one_line_at_1280(browser, live_server, sign_in, portal, admin):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        sign_in(page, admin)
+        page.goto("/")
+        expect(page.get_by_role("link", name="Registrations, 1 waiting")).to_be_visible()
+        tops = page.locator(".nav-links a").evaluate_all(
+            "links => [...new Set(links.map(a => a.getBoundingClientRect().top))]"
+        )
+        assert len(tops) == 1, f"the admin nav wrapped onto a second line: {tops}"
+    finally:
+        context.close()
