@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns import services
 from campaigns.exports import admin as exports_admin  # noqa: F401  (registers NodeToken)
+from campaigns.forms import DataPathsField
 from campaigns.models import Campaign, Membership
 
 
@@ -31,6 +32,7 @@ class EmbargoFilter(admin.SimpleListFilter):
 
 
 class CampaignAdminForm(forms.ModelForm):
+    data_paths = DataPathsField(label="Data paths")
     comment = forms.CharField(
         required=False, help_text="Why (kept in the audit log with your name)."
     )
@@ -46,6 +48,7 @@ class CampaignAdminForm(forms.ModelForm):
             "data_paths",
             "idp_group",
         ]
+        labels = {"pi": "PI"}
 
     def clean_pi(self):
         pi = self.cleaned_data["pi"]
@@ -62,7 +65,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = [
         "slug",
         "title",
-        "pi",
+        "pi_name",
         "gid",
         "embargo_until",
         "status",
@@ -72,7 +75,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", EmbargoFilter]
     search_fields = ["slug", "title", "pi__name", "pi__email"]
     list_select_related = ["pi"]
-    raw_id_fields = ["pi"]
+    autocomplete_fields = ["pi"]  # shows the PI by name, searchable, not a raw id
     readonly_fields = ["gid", "status", "created", "updated"]
     actions = ["archive_selected"]
     date_hierarchy = "created"
@@ -86,6 +89,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 n_requested=Count("memberships", filter=Q(memberships__state="requested")),
             )
         )
+
+    @admin.display(description="PI", ordering="pi__name")
+    def pi_name(self, obj) -> str:
+        return f"{obj.pi.get_full_name()} ({obj.pi.name})"
 
     @admin.display(description="members", ordering="n_approved")
     def approved_members(self, obj) -> int:

@@ -63,6 +63,40 @@ class CommentForm(forms.Form):
     comment = forms.CharField(label="Comment (optional)", required=False, max_length=2000)
 
 
+class DataPathsField(forms.CharField):
+    """Data path prefixes typed one per line; cleaned to a list and checked by the model's rule."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "class": "mono"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text", "One absolute storage path per line, e.g. /data/nightsky-2025."
+        )
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list | tuple):
+            return list(value)
+        lines = [line.strip() for line in (value or "").splitlines()]
+        return [line for line in lines if line]
+
+    def validate(self, value) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        try:
+            validate_data_paths(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+    def has_changed(self, initial, data) -> bool:
+        return self.to_python(initial) != self.to_python(data)
+
+
 class CampaignSettingsForm(forms.Form):
     embargo_until = forms.DateField(
         label="Embargo until",
@@ -70,22 +104,8 @@ class CampaignSettingsForm(forms.Form):
         widget=DATE,
         help_text="Leave empty to make the data public now.",
     )
-    data_paths = forms.CharField(
-        label="Data path prefixes",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-        help_text="One absolute storage path per line, e.g. /data/nightsky-2025.",
-    )
+    data_paths = DataPathsField(label="Data path prefixes", required=False)
     comment = forms.CharField(label="Comment for the audit log (optional)", required=False)
-
-    def clean_data_paths(self) -> list[str]:
-        paths = [line.strip() for line in self.cleaned_data["data_paths"].splitlines()]
-        paths = [p for p in paths if p]
-        try:
-            validate_data_paths(paths)
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        return paths
 
 
 class WhoCanReadForm(forms.Form):
