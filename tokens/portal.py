@@ -1,0 +1,136 @@
+"""What the portal knows about an inspected token: the answer to "may it do X on P?" that takes
+the token's validity into account, the account behind its subject, and, for every storage path
+it grants, the campaign that owns the path and whether that account may read it under the
+embargo (campaigns.selectors.path_access, the one access rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accounts.identities import oidc_identity
+from accounts.models import Account, Identity
+from accounts.selectors import identity_find
+from campaigns.models import Campaign
+from campaigns.selectors import AccessDecision, PathRejected, path_access, path_covers
+from tokens.inspect import TokenReport
+from tokens.inspection.checks import Status
+
+CAMPAIGNS_SHOWN = 20  # per granted path; a token for "/" would otherwise list every campaign
+
+
+@dataclass(frozen=True)
+class PathAnswer:
+    """May the token do `operation` on `path`: the scopes' answer only if the token is valid."""
+
+    allowed: bool
+    rule: str
+    decided_by: str  # "token" (a failed check refuses everything) or "scope"
+
+
+def path_answer(report: TokenReport, *, operation: str, path: str) -> PathAnswer | None:
+    """The answer for the path box; None when nobody asked."""
+    capabilities = report.capabilities
+    if not operation or not path:
+        return None
+    failed = [c for c in report.inspection.checks if c.status is Status.FAIL]
+    if failed:
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more failed check{'s' if len(failed) > 2 else ''})"
+        return PathAnswer(
+            False,
+            f"Refused before any scope is looked at: the {first.id} check failed — "
+            f"{first.explanation}{more if len(failed) > 1 else ''}",
+            "token",
+        )
+    if capabilities is None:
+        return PathAnswer(False, "The token carries no scopes to decide from.", "scope")
+    decision = capabilities.may(operation, path)
+    return PathAnswer(decision.allowed, decision.rule, "scope")
+
+
+@dataclass(frozen=True)
+class CampaignPath:
+    campaign: Campaign
+    data_path: str  # the campaign's prefix that meets the granted path
+    access: AccessDecision | None  # for the account behind `sub`; None when there is none
+    wider_than_embargo: bool  # readable by this token, but the portal would not let its owner
+
+
+@dataclass
+class GrantedPath:
+    path: str
+    campaigns: list[CampaignPath] = field(default_factory=list)
+    more: int = 0  # campaigns left off the list
+
+
+@dataclass
+class PortalView:
+    account: Account | None  # the account behind `sub`, if the identity is known here
+    granted: list[GrantedPath]
+
+    @property
+    def warnings(self) -> list[CampaignPath]:
+        return [c for g in self.granted for c in g.campaigns if c.wider_than_embargo]
+
+
+def _account_for(report: TokenReport) -> Account | None:
+    claims, issuer = report.inspection.claims or {}, report.inspection.issuer
+    sub = claims.get("sub")
+    if issuer is None or not isinstance(sub, str) or not sub:
+        return None
+    try:
+        identity = identity_find(
+            type=Identity.Type.OIDC, identity=oidc_identity(sub=sub, issuer=issuer.issuer)
+        )
+    except ValueError:
+        return None
+    return identity.account if identity is not None else None
+
+
+def _readable_paths(report: TokenReport) -> list[str]:
+    capabilities = report.capabilities
+    if capabilities is None:
+        return []
+    return [row.path for row in capabilities.table() if row.cells["read"].allowed]
+
+
+def portal_view(report: TokenReport) -> PortalView | None:
+    """The campaigns behind every path the token may read; None for a token with no issuer."""
+    if report.inspection.issuer is None or report.inspection.claims is None:
+        return None
+    account = _account_for(report)
+    paths = _readable_paths(report)
+    if not paths:
+        return PortalView(account, [])
+    campaigns = list(Campaign.objects.select_related("pi").order_by("slug"))
+    granted = []
+    for path in paths:
+        row = GrantedPath(path)
+        for campaign in campaigns:
+            meeting = [
+                p for p in campaign.data_paths if path_covers(path, p) or path_covers(p, path)
+            ]
+            if not meeting:
+                continue
+            if len(row.campaigns) == CAMPAIGNS_SHOWN:
+                row.more += 1
+                continue
+            data_path = meeting[0]
+            # The token reaches the whole campaign path, or only the part under `path`.
+            checked = data_path if path_covers(path, data_path) else path
+            try:
+                access = path_access(path=checked, account=account)
+            except PathRejected:
+                continue
+            open_to_all = path_access(path=checked).allowed if account is None else access.allowed
+            row.campaigns.append(
+                CampaignPath(
+                    campaign=campaign,
+                    data_path=data_path,
+                    access=access if account is not None else None,
+                    wider_than_embargo=not open_to_all,
+                )
+            )
+        granted.append(row)
+    return PortalView(account, granted)
