@@ -137,9 +137,13 @@ class Membership(models.Model):
 
 
 class NodeToken(models.Model):
-    """A storage node's credential for fetching the mapping exports; only its hash is kept."""
+    """A storage node's credential for fetching the mapping exports; only its hash is kept.
 
-    name = models.CharField(max_length=100, unique=True)
+    `revoked_at` is when the token stops working: empty while active, in the future while a
+    rotated-out token is still honoured for its grace period. A name belongs to at most one
+    token that is not revoked; revoked names can be used again."""
+
+    name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True)
     created = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -150,7 +154,23 @@ class NodeToken(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="nodetoken_one_active_per_name",
+                violation_error_message=(
+                    "A node token with this name is active: choose another name, or rotate it."
+                ),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def state(self, now=None) -> str:
+        """active, grace (rotated out, still honoured until revoked_at) or revoked."""
+        if self.revoked_at is None:
+            return "active"
+        return "grace" if self.revoked_at > (now or timezone.now()) else "revoked"

@@ -31,6 +31,7 @@ from campaigns.services.node_token import (
     node_token_create,
     node_token_record_use,
     node_token_revoke,
+    node_token_rotate,
 )
 from campaigns.services.rules import REMINDER_DAYS, RESERVED_SLUGS, TRANSITIONS
 
@@ -59,6 +60,7 @@ __all__ = [
     "node_token_create",
     "node_token_record_use",
     "node_token_revoke",
+    "node_token_rotate",
     "memberships_expire",
     "membership_reminders_send",
 ]
