@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from accounts.crypto import token_hash
 from accounts.models import AuditEvent
-from campaigns.models import NodeToken
 from campaigns.exports.selection import node_token_for_secret
+from campaigns.models import NodeToken
 from campaigns.services import node_token_create, node_token_revoke, node_token_rotate
 
 
