@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from campaigns.models import validate_data_paths
+from campaigns.models import CAMPAIGN_SLUG_RE, validate_data_paths
 from campaigns.selectors import ListFilter
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -116,3 +116,54 @@ class WhoCanReadForm(forms.Form):
         max_length=25,
         help_text="Leave empty to see the rule for the path; yours is checked when logged in.",
     )
+
+
+class CampaignNewForm(forms.Form):
+    """A new campaign: scientists ask for one (with a reason); admins create it at once (with a
+    PI)."""
+
+    title = forms.CharField(label="Title", max_length=200)
+    slug = forms.RegexField(
+        label="Short name",
+        regex=CAMPAIGN_SLUG_RE,
+        max_length=32,
+        help_text="The POSIX group name on the storage, e.g. nightsky-2026: lowercase letters, "
+        "digits, '-' and '_'; it cannot change later.",
+        error_messages={
+            "invalid": "Use a POSIX group name: start with a lowercase letter or '_', "
+            "then lowercase letters, digits, '-' or '_'."
+        },
+    )
+    description = forms.CharField(
+        label="Description (public)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    embargo_until = forms.DateField(
+        label="Embargo until (optional)",
+        required=False,
+        widget=DATE,
+        help_text="Members only may read the data until this day; empty means public.",
+    )
+    data_paths = DataPathsField(label="Data paths", required=False)
+    reason = forms.CharField(
+        label="Why is it needed?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For the admins who decide: the project, the instrument, who will join.",
+    )
+    pi = forms.CharField(
+        label="PI (account name)",
+        max_length=25,
+        help_text="The account that leads the campaign and decides who joins.",
+    )
+
+    def __init__(self, *args, admin: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if admin:
+            del self.fields["reason"]
+        else:
+            del self.fields["pi"]
+
+
+class CampaignRequestRejectForm(forms.Form):
+    reason = forms.CharField(label="Reason (sent to the requester)", max_length=2000)

@@ -174,3 +174,51 @@ class NodeToken(models.Model):
         if self.revoked_at is None:
             return "active"
         return "grace" if self.revoked_at > (now or timezone.now()) else "revoked"
+
+
+class CampaignRequest(models.Model):
+    """A scientist asks for a new campaign; an admin approves (creating it, with the requester
+    as PI) or rejects it with a reason."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting for approval"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_requests"
+    )
+    slug = models.CharField(max_length=32, validators=[campaign_slug_validator])
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    embargo_until = models.DateField(null=True, blank=True)
+    data_paths = models.JSONField(default=list, blank=True, validators=[validate_data_paths])
+    reason = models.TextField(help_text="Why the campaign is needed, for the admins.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"],
+                condition=models.Q(state="pending"),
+                name="campaignrequest_one_pending_per_slug",
+                violation_error_message="Someone already asked for a campaign with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"request for {self.slug} by {self.requester_id}"

@@ -1,5 +1,5 @@
 """Emails about memberships: new request -> PI and managers, decision -> requester, reminders,
-a member left -> PI.
+a member left -> PI, campaign requests -> admins, their decision -> the requester.
 
 Mail goes out after the transaction commits (never for a change that was rolled back); a mail
 server failure is logged and does not undo the change.
@@ -13,7 +13,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from campaigns.models import Membership
+from accounts.models import Account
+from campaigns.models import CampaignRequest, Membership
 from campaigns.selectors import managers_of
 
 log = logging.getLogger(__name__)
@@ -96,5 +97,31 @@ def member_left(membership: Membership, *, was_manager: bool) -> None:
             "member": membership.account,
             "was_manager": was_manager,
             "manage_url": _url("campaigns:manage", campaign.slug),
+        },
+    )
+
+
+def campaign_request_new(request: CampaignRequest) -> None:
+    admins = Account.objects.filter(status=Account.Status.ACTIVE, is_staff=True)
+    _send(
+        "campaign_request_new",
+        [a.email for a in admins],
+        {
+            "request": request,
+            "requester": request.requester,
+            "requests_url": _url("campaigns:requests"),
+        },
+    )
+
+
+def campaign_request_decision(request: CampaignRequest) -> None:
+    _send(
+        "campaign_request_decision",
+        [request.requester.email],
+        {
+            "request": request,
+            "approved": request.state == CampaignRequest.State.APPROVED,
+            "manage_url": _url("campaigns:manage", request.slug) if request.campaign_id else "",
+            "new_url": _url("campaigns:new"),
         },
     )

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
-from campaigns.models import Campaign, Membership
+from campaigns.models import Campaign, CampaignRequest, Membership
 
 LIST_PAGE_SIZE = 25
 MEMBER_PAGE_SIZE = 25
@@ -351,6 +351,28 @@ def requests_waiting_for(*, account: Account) -> QuerySet[Campaign]:
         .filter(waiting__gt=0)
         .order_by("slug")
     )
+
+
+def campaign_requests_pending() -> QuerySet[CampaignRequest]:
+    """Requests for new campaigns waiting for an admin, oldest first."""
+    return (
+        CampaignRequest.objects.filter(state=CampaignRequest.State.PENDING)
+        .select_related("requester")
+        .order_by("created")
+    )
+
+
+def campaign_requests_decided(*, limit: int = 20) -> QuerySet[CampaignRequest]:
+    return (
+        CampaignRequest.objects.exclude(state=CampaignRequest.State.PENDING)
+        .select_related("requester", "decided_by")
+        .order_by("-decided_at")[:limit]
+    )
+
+
+def campaign_requests_of(*, account: Account, limit: int = 10) -> QuerySet[CampaignRequest]:
+    """The account's own requests for new campaigns, newest first."""
+    return CampaignRequest.objects.filter(requester=account).order_by("-created")[:limit]
 
 
 # --- the access rule --------------------------------------------------------------------------

@@ -14,6 +14,11 @@ from campaigns.services.campaign import (
     campaign_update_embargo,
     data_paths_clean,
 )
+from campaigns.services.campaign_request import (
+    campaign_request_approve,
+    campaign_request_create,
+    campaign_request_reject,
+)
 from campaigns.services.membership import (
     manager_appoint,
     manager_remove,
@@ -42,6 +47,9 @@ __all__ = [
     "TRANSITIONS",
     "campaign_archive",
     "campaign_create",
+    "campaign_request_approve",
+    "campaign_request_create",
+    "campaign_request_reject",
     "campaign_set_pi",
     "campaign_update_data_paths",
     "campaign_update_details",

@@ -30,7 +30,7 @@ VERB = {
 
 REMINDER_DAYS = {"14d": 14, "1d": 1}
 # Campaign pages live at /campaigns/<slug>/: these slugs would hide other pages.
-RESERVED_SLUGS = frozenset({"mine", "who-can-read"})
+RESERVED_SLUGS = frozenset({"mine", "who-can-read", "new", "requests"})
 
 
 # --- authority --------------------------------------------------------------------------------
