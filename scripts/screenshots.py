@@ -32,6 +32,7 @@ def main() -> None:
             GATEHOUSE_VAR_DIR=f"{tmp}/var",
             GATEHOUSE_DEV_PORT=str(web_port),
             GATEHOUSE_DEV_IDP_PORT=str(idp_port),
+            GATEHOUSE_DEV_SCIM_PORT=str(free_port()),
         )
         proc = subprocess.Popen(
             [sys.executable, "scripts/run_dev.py"],

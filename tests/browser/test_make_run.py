@@ -27,6 +27,7 @@ def make_run(tmp_path):
         GATEHOUSE_VAR_DIR=str(tmp_path / "var"),
         GATEHOUSE_DEV_PORT=str(web_port),
         GATEHOUSE_DEV_IDP_PORT=str(idp_port),
+        GATEHOUSE_DEV_SCIM_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
     log = open(tmp_path / "make-run.log", "wb")  # noqa: SIM115
