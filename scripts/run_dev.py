@@ -127,7 +127,7 @@ def main() -> int:
                 f"\n  Gatehouse is running at {site}\n"
                 "  Log in with 'Dev IAM' as alice/alice (a PI), bob/bob or carol/carol;\n"
                 "  ada/ada is the data-centre admin (Registrations, Sync and Admin in the menu);\n"
-                f"  Sync → Run now reads the demo people from the SCIM service on port {SCIM_PORT}.\n"
+                f"  Sync → Run now reads the demo people from SCIM on port {SCIM_PORT}.\n"
                 "  Emails are printed here. Press Ctrl-C to stop everything.\n",
                 flush=True,
             )
