@@ -12,7 +12,7 @@ from django.utils import timezone
 from campaigns import services
 from campaigns.exports import admin as exports_admin  # noqa: F401  (registers NodeToken)
 from campaigns.forms import DataPathsField
-from campaigns.models import Campaign, Membership
+from campaigns.models import Campaign, CampaignRequest, Membership
 
 
 class EmbargoFilter(admin.SimpleListFilter):
@@ -227,3 +227,27 @@ class MembershipAdmin(admin.ModelAdmin):
             lambda **kw: services.membership_revoke(comment="revoked in admin", **kw),
             "Revoked",
         )
+
+
+@admin.register(CampaignRequest)
+class CampaignRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests are made and decided in the portal (Campaigns → Campaign requests),
+    where approving goes through campaign_create."""
+
+    list_display = ["slug", "title", "requester_name", "state", "created", "decided_by"]
+    list_filter = ["state"]
+    search_fields = ["slug", "title", "requester__name"]
+    list_select_related = ["requester", "decided_by"]
+
+    @admin.display(description="requester", ordering="requester__name")
+    def requester_name(self, obj) -> str:
+        return f"{obj.requester.get_full_name()} ({obj.requester.name})"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
