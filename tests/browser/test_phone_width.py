@@ -88,6 +88,13 @@ def portal(issuer, admin, pi, manager, member, requester):
     services.membership_request(
         campaign=campaign, account=requester, message="I work on the variable-star pipeline."
     )
+    services.campaign_request_create(
+        requester=member,
+        slug="deepfield-2027-ultra",
+        title="Ultra-deep field imaging 2027",
+        reason="Approved proposal 2027-114.",
+        data_paths=["/data/deepfield-2027-ultra-deep-field-imaging"],
+    )
     Registration.objects.create(
         idp="test",
         identity=f"SUB=0c1d-22-a-rather-long-subject-identifier, ISS={issuer.issuer}",
@@ -110,13 +117,13 @@ def _pages(role: str, portal) -> list[str]:
     ]
     if role == "anonymous":
         return pages + ["/login/"]
-    pages += ["/campaigns/mine/", "/tokens/", "/account/"]
+    pages += ["/campaigns/mine/", "/campaigns/new/", "/tokens/", "/account/"]
     if role in ("pi", "admin"):
         pages.append(f"/campaigns/{slug}/manage/")
     if role in ("member", "pi", "admin"):
         pages.append(f"/tokens/{portal['tokens'][role].pk}/")
     if role == "admin":
-        pages += ["/tokens/all/", "/registrations/", "/sync/"]
+        pages += ["/tokens/all/", "/registrations/", "/sync/", "/campaigns/requests/"]
     return pages
 
 
