@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Q, QuerySet
+
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
 from accounts.selectors import identity_find
 from campaigns.models import Campaign
-from campaigns.selectors import AccessDecision, PathRejected, path_access, path_covers
+from campaigns.selectors import (
+    AccessDecision,
+    PathRejected,
+    campaigns_covering,
+    path_access,
+    path_covers,
+)
 from tokens.inspect import TokenReport
 from tokens.inspection.checks import Status
 
@@ -95,6 +103,22 @@ def _readable_paths(report: TokenReport) -> list[str]:
     return [row.path for row in capabilities.table() if row.cells["read"].allowed]
 
 
+def _campaigns_meeting(path: str) -> QuerySet[Campaign]:
+    """Campaigns with a data path inside `path` (found in the JSON text, re-checked by the
+    caller) or holding `path`, by name; without loading every campaign."""
+    inside = path.rstrip("/")
+    covering = [campaign.pk for campaign, _prefix in campaigns_covering(path)]
+    return (
+        Campaign.objects.filter(
+            Q(data_paths__icontains=f'"{inside}/')
+            | Q(data_paths__icontains=f'"{inside}"')
+            | Q(pk__in=covering)
+        )
+        .select_related("pi")
+        .order_by("slug")
+    )
+
+
 def portal_view(report: TokenReport) -> PortalView | None:
     """The campaigns behind every path the token may read; None for a token with no issuer."""
     if report.inspection.issuer is None or report.inspection.claims is None:
@@ -103,19 +127,16 @@ def portal_view(report: TokenReport) -> PortalView | None:
     paths = _readable_paths(report)
     if not paths:
         return PortalView(account, [])
-    campaigns = list(Campaign.objects.select_related("pi").order_by("slug"))
     granted = []
     for path in paths:
         row = GrantedPath(path)
-        for campaign in campaigns:
+        candidates = _campaigns_meeting(path)
+        for campaign in candidates[:CAMPAIGNS_SHOWN]:
             meeting = [
                 p for p in campaign.data_paths if path_covers(path, p) or path_covers(p, path)
             ]
             if not meeting:
-                continue
-            if len(row.campaigns) == CAMPAIGNS_SHOWN:
-                row.more += 1
-                continue
+                continue  # a case-insensitive text match that is not a path match
             data_path = meeting[0]
             # The token reaches the whole campaign path, or only the part under `path`.
             checked = data_path if path_covers(path, data_path) else path
@@ -132,5 +153,6 @@ def portal_view(report: TokenReport) -> PortalView | None:
                     wider_than_embargo=not open_to_all,
                 )
             )
+        row.more = max(0, candidates.count() - CAMPAIGNS_SHOWN)
         granted.append(row)
     return PortalView(account, granted)

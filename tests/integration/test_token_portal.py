@@ -138,3 +138,18 @@ def test_refresh_end_prefers_the_earlier_of_the_two(issuer, member):
     assert token_refresh_end(token=token) == token.refresh_expires_at  # 10 days, from hold_token
     token.refresh_token = ""
     assert token_refresh_end(token=token) is None
+
+
+def test_a_token_for_everything_lists_twenty_campaigns_and_counts_the_rest(issuer, admin, pi):
+    for number in range(23):
+        campaign_services.campaign_create(
+            slug=f"c{number:02d}", title="C", pi=pi, actor=admin, data_paths=[f"/vo/c{number:02d}"]
+        )
+    campaign_services.campaign_create(
+        slug="elsewhere", title="E", pi=pi, actor=admin, data_paths=["/other/x"]
+    )
+    raw = issuer.sign(issuer.claims(scope="storage.read:/"))
+    body = text_of(client_for(admin).post(reverse("tokens:inspect"), {"token": raw}))
+    assert "c19 owns /vo/c19" in body and "c20 owns" not in body
+    assert "and 3 more campaigns under /vo" in body
+    assert "elsewhere" not in body  # outside the issuer's base path /vo
