@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
@@ -17,14 +17,15 @@ from campaigns.models import Campaign
 from campaigns.selectors import (
     AccessDecision,
     PathRejected,
-    campaigns_covering,
     path_access,
     path_covers,
+    path_prefixes,
 )
 from tokens.inspect import TokenReport
 from tokens.inspection.checks import Status
 
 CAMPAIGNS_SHOWN = 20  # per granted path; a token for "/" would otherwise list every campaign
+FETCHED = 500  # campaigns read for one inspection, at most
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class GrantedPath:
     path: str
     campaigns: list[CampaignPath] = field(default_factory=list)
     more: int = 0  # campaigns left off the list
+    more_uncounted: bool = False  # and possibly more than that (the read stopped at FETCHED)
 
 
 @dataclass
@@ -103,19 +105,28 @@ def _readable_paths(report: TokenReport) -> list[str]:
     return [row.path for row in capabilities.table() if row.cells["read"].allowed]
 
 
-def _campaigns_meeting(path: str) -> QuerySet[Campaign]:
-    """Campaigns with a data path inside `path` (found in the JSON text, re-checked by the
-    caller) or holding `path`, by name; without loading every campaign."""
-    inside = path.rstrip("/")
-    covering = [campaign.pk for campaign, _prefix in campaigns_covering(path)]
-    return (
-        Campaign.objects.filter(
-            Q(data_paths__icontains=f'"{inside}/')
-            | Q(data_paths__icontains=f'"{inside}"')
-            | Q(pk__in=covering)
-        )
-        .select_related("pi")
-        .order_by("slug")
+def _campaigns_meeting(paths: list[str]) -> tuple[list[Campaign], bool]:
+    """In one query, the campaigns with a data path inside one of `paths` or holding one (found
+    in the JSON text, re-checked as paths by the caller), by name, at most FETCHED; and whether
+    there were more."""
+    query = Q()
+    for path in paths:
+        inside = path.rstrip("/")
+        query |= Q(data_paths__icontains=f'"{inside}/') | Q(data_paths__icontains=f'"{inside}"')
+        for prefix in path_prefixes(path):
+            query |= Q(data_paths__icontains=f'"{prefix}"') | Q(
+                data_paths__icontains=f'"{prefix}/"'
+            )
+    found = list(
+        Campaign.objects.filter(query).select_related("pi").order_by("slug")[: FETCHED + 1]
+    )
+    return found[:FETCHED], len(found) > FETCHED
+
+
+def _meeting(path: str, campaign: Campaign) -> str | None:
+    """The campaign's data path that lies inside `path` or holds it, if any."""
+    return next(
+        (p for p in campaign.data_paths if path_covers(path, p) or path_covers(p, path)), None
     )
 
 
@@ -125,34 +136,27 @@ def portal_view(report: TokenReport) -> PortalView | None:
         return None
     account = _account_for(report)
     paths = _readable_paths(report)
-    if not paths:
-        return PortalView(account, [])
+    campaigns, cut = _campaigns_meeting(paths) if paths else ([], False)
     granted = []
     for path in paths:
         row = GrantedPath(path)
-        candidates = _campaigns_meeting(path)
-        for campaign in candidates[:CAMPAIGNS_SHOWN]:
-            meeting = [
-                p for p in campaign.data_paths if path_covers(path, p) or path_covers(p, path)
-            ]
-            if not meeting:
-                continue  # a case-insensitive text match that is not a path match
-            data_path = meeting[0]
+        meeting = [(c, p) for c in campaigns if (p := _meeting(path, c)) is not None]
+        for campaign, data_path in meeting[:CAMPAIGNS_SHOWN]:
             # The token reaches the whole campaign path, or only the part under `path`.
             checked = data_path if path_covers(path, data_path) else path
             try:
                 access = path_access(path=checked, account=account)
             except PathRejected:
                 continue
-            open_to_all = path_access(path=checked).allowed if account is None else access.allowed
             row.campaigns.append(
                 CampaignPath(
                     campaign=campaign,
                     data_path=data_path,
                     access=access if account is not None else None,
-                    wider_than_embargo=not open_to_all,
+                    wider_than_embargo=not access.allowed,
                 )
             )
-        row.more = max(0, candidates.count() - CAMPAIGNS_SHOWN)
+        row.more = max(0, len(meeting) - CAMPAIGNS_SHOWN)
+        row.more_uncounted = cut and len(meeting) >= CAMPAIGNS_SHOWN
         granted.append(row)
     return PortalView(account, granted)
