@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.urls import reverse
 
+from accounts.idps import get_provider
 from accounts.mail import mail_send
-from accounts.models import Registration
+from accounts.models import Account, Registration
 
 
 def registration_decision_email(*, registration: Registration) -> None:
@@ -17,5 +18,27 @@ def registration_decision_email(*, registration: Registration) -> None:
         context={
             "registration": registration,
             "login_url": settings.SITE_URL + reverse("login"),
+        },
+    )
+
+
+def registration_waiting_email(*, registration: Registration) -> None:
+    """Tell the data-centre admins that someone registered and waits for a decision."""
+    admins = sorted(
+        set(
+            Account.objects.filter(status=Account.Status.ACTIVE, is_staff=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+    if not admins or registration.state != Registration.State.PENDING:
+        return
+    mail_send(
+        template="accounts/email/registration_waiting",
+        recipients=admins,
+        context={
+            "registration": registration,
+            "provider": provider.label if (provider := get_provider(registration.idp)) else "",
+            "registrations_url": settings.SITE_URL + reverse("registrations"),
         },
     )

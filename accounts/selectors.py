@@ -45,6 +45,11 @@ def registrations_pending() -> QuerySet[Registration]:
     return Registration.objects.filter(state=Registration.State.PENDING).order_by("created")
 
 
+def registrations_pending_count() -> int:
+    """How many registrations wait for an admin (the admin nav shows it)."""
+    return Registration.objects.filter(state=Registration.State.PENDING).count()
+
+
 def registration_latest(*, identity: str) -> Registration | None:
     """The newest registration for an identity string, whatever its state."""
     return Registration.objects.filter(identity=identity).order_by("-created").first()

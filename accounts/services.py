@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.bulk import rows_insert
-from accounts.emails import registration_decision_email
+from accounts.emails import registration_decision_email, registration_waiting_email
 from accounts.identities import normalise_identity, parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
 from accounts.models import Account, AuditEvent, Identity, PosixIdCounter, Registration
@@ -378,6 +378,53 @@ def account_reactivate(
 
 
 @transaction.atomic
+def account_promote(
+    *, account: Account, actor: Account | None, reason: str = "", ip: str | None = None
+) -> Account:
+    """Make an account a data-centre admin (staff and superuser), e.g. the first SSO admin."""
+    locked = _locked(account)
+    if locked.status != Account.Status.ACTIVE:
+        raise ValidationError(
+            f"Account '{locked.name}' is {locked.get_status_display()}: reactivate it first.",
+            code="not_active",
+        )
+    if locked.is_staff and locked.is_superuser:
+        return locked
+    locked.is_staff = locked.is_superuser = True
+    _save_account(locked, account, ["is_staff", "is_superuser"])
+    audit_record(
+        action="account.promote",
+        actor=actor,
+        account=locked,
+        target=f"account:{locked.name}",
+        comment=reason.strip(),
+        ip=ip,
+    )
+    return locked
+
+
+@transaction.atomic
+def account_demote(
+    *, account: Account, actor: Account | None, reason: str = "", ip: str | None = None
+) -> Account:
+    """Take the admin role away from an account."""
+    locked = _locked(account)
+    if not (locked.is_staff or locked.is_superuser):
+        return locked
+    locked.is_staff = locked.is_superuser = False
+    _save_account(locked, account, ["is_staff", "is_superuser"])
+    audit_record(
+        action="account.demote",
+        actor=actor,
+        account=locked,
+        target=f"account:{locked.name}",
+        comment=reason.strip(),
+        ip=ip,
+    )
+    return locked
+
+
+@transaction.atomic
 def account_set_email(
     *, account: Account, email: str, actor: Account | None, ip: str | None = None
 ) -> Account:
@@ -469,6 +516,7 @@ def registration_create(
         detail={"idp": idp, "identity": identity, "name": requested_name},
         ip=ip,
     )
+    registration_waiting_email(registration=registration)
     return registration
 
 

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
                 }
             )
         )
-        # The page reads no table, so without `make bench`'s database an empty SQLite will do.
-        os.environ.setdefault("DATABASE_URL", "sqlite://")
+        # The page reads the accounts and campaigns behind a token: without `make bench`'s
+        # database, a migrated SQLite file in the scratch folder will do.
+        os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch}/bench.sqlite3")
         os.environ.update(
             DJANGO_SETTINGS_MODULE="webui.settings",
             GATEHOUSE_IDPSECRETS=str(secrets),
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> dict:
         import django
 
         django.setup()
+        from django.core.management import call_command
         from django.test import Client
+
+        if os.environ["DATABASE_URL"].startswith("sqlite"):
+            call_command("migrate", verbosity=0)
         from django.test.utils import setup_test_environment
 
         setup_test_environment()

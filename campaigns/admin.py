@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from campaigns import services
 from campaigns.exports import admin as exports_admin  # noqa: F401  (registers NodeToken)
-from campaigns.models import Campaign, Membership
+from campaigns.forms import DataPathsField
+from campaigns.models import Campaign, CampaignRequest, Membership
 from campaigns.selectors import data_path_conflicts
 
 
@@ -32,6 +33,7 @@ class EmbargoFilter(admin.SimpleListFilter):
 
 
 class CampaignAdminForm(forms.ModelForm):
+    data_paths = DataPathsField(label="Data paths")
     comment = forms.CharField(
         required=False, help_text="Why (kept in the audit log with your name)."
     )
@@ -52,6 +54,7 @@ class CampaignAdminForm(forms.ModelForm):
             "data_paths",
             "idp_group",
         ]
+        labels = {"pi": "PI"}
 
     def clean(self):
         data = super().clean()
@@ -90,7 +93,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = [
         "slug",
         "title",
-        "pi",
+        "pi_name",
         "gid",
         "embargo_until",
         "status",
@@ -100,7 +103,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", EmbargoFilter]
     search_fields = ["slug", "title", "pi__name", "pi__email"]
     list_select_related = ["pi"]
-    raw_id_fields = ["pi"]
+    autocomplete_fields = ["pi"]  # shows the PI by name, searchable, not a raw id
     readonly_fields = ["gid", "status", "created", "updated"]
     actions = ["archive_selected"]
     date_hierarchy = "created"
@@ -114,6 +117,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 n_requested=Count("memberships", filter=Q(memberships__state="requested")),
             )
         )
+
+    @admin.display(description="PI", ordering="pi__name")
+    def pi_name(self, obj) -> str:
+        return f"{obj.pi.get_full_name()} ({obj.pi.name})"
 
     @admin.display(description="members", ordering="n_approved")
     def approved_members(self, obj) -> int:
@@ -266,3 +273,27 @@ class MembershipAdmin(admin.ModelAdmin):
             lambda **kw: services.membership_revoke(comment="revoked in admin", **kw),
             "Revoked",
         )
+
+
+@admin.register(CampaignRequest)
+class CampaignRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests are made and decided in the portal (Campaigns → Campaign requests),
+    where approving goes through campaign_create."""
+
+    list_display = ["slug", "title", "requester_name", "state", "created", "decided_by"]
+    list_filter = ["state"]
+    search_fields = ["slug", "title", "requester__name"]
+    list_select_related = ["requester", "decided_by"]
+
+    @admin.display(description="requester", ordering="requester__name")
+    def requester_name(self, obj) -> str:
+        return f"{obj.requester.get_full_name()} ({obj.requester.name})"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

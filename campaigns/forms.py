@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import account_name_validator
-from campaigns.models import validate_data_paths
+from campaigns.models import CAMPAIGN_SLUG_RE, validate_data_paths
 from campaigns.selectors import ListFilter
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -69,6 +69,40 @@ class CommentForm(forms.Form):
     comment = forms.CharField(label="Comment (optional)", required=False, max_length=2000)
 
 
+class DataPathsField(forms.CharField):
+    """Data path prefixes typed one per line; cleaned to a list and checked by the model's rule."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "class": "mono"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text", "One absolute storage path per line, e.g. /data/nightsky-2025."
+        )
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list | tuple):
+            return list(value)
+        lines = [line.strip() for line in (value or "").splitlines()]
+        return [line for line in lines if line]
+
+    def validate(self, value) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        try:
+            validate_data_paths(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+    def has_changed(self, initial, data) -> bool:
+        return self.to_python(initial) != self.to_python(data)
+
+
 class CampaignSettingsForm(forms.Form):
     embargo_until = forms.DateField(
         label="Embargo until",
@@ -76,22 +110,8 @@ class CampaignSettingsForm(forms.Form):
         widget=DATE,
         help_text="Leave empty to make the data public now.",
     )
-    data_paths = forms.CharField(
-        label="Data path prefixes",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
-        help_text="One absolute storage path per line, e.g. /data/nightsky-2025.",
-    )
+    data_paths = DataPathsField(label="Data path prefixes", required=False)
     comment = forms.CharField(label="Comment for the audit log (optional)", required=False)
-
-    def clean_data_paths(self) -> list[str]:
-        paths = [line.strip() for line in self.cleaned_data["data_paths"].splitlines()]
-        paths = [p for p in paths if p]
-        try:
-            validate_data_paths(paths)
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        return paths
 
 
 class WhoCanReadForm(forms.Form):
@@ -102,3 +122,54 @@ class WhoCanReadForm(forms.Form):
         max_length=25,
         help_text="Leave empty to see the rule for the path; yours is checked when logged in.",
     )
+
+
+class CampaignNewForm(forms.Form):
+    """A new campaign: scientists ask for one (with a reason); admins create it at once (with a
+    PI)."""
+
+    title = forms.CharField(label="Title", max_length=200)
+    slug = forms.RegexField(
+        label="Short name",
+        regex=CAMPAIGN_SLUG_RE,
+        max_length=32,
+        help_text="The POSIX group name on the storage, e.g. nightsky-2026: lowercase letters, "
+        "digits, '-' and '_'; it cannot change later.",
+        error_messages={
+            "invalid": "Use a POSIX group name: start with a lowercase letter or '_', "
+            "then lowercase letters, digits, '-' or '_'."
+        },
+    )
+    description = forms.CharField(
+        label="Description (public)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    embargo_until = forms.DateField(
+        label="Embargo until (optional)",
+        required=False,
+        widget=DATE,
+        help_text="Members only may read the data until this day; empty means public.",
+    )
+    data_paths = DataPathsField(label="Data paths", required=False)
+    reason = forms.CharField(
+        label="Why is it needed?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For the admins who decide: the project, the instrument, who will join.",
+    )
+    pi = forms.CharField(
+        label="PI (account name)",
+        max_length=25,
+        help_text="The account that leads the campaign and decides who joins.",
+    )
+
+    def __init__(self, *args, admin: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if admin:
+            del self.fields["reason"]
+        else:
+            del self.fields["pi"]
+
+
+class CampaignRequestRejectForm(forms.Form):
+    reason = forms.CharField(label="Reason (sent to the requester)", max_length=2000)

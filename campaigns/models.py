@@ -88,6 +88,7 @@ class Membership(models.Model):
         WITHDRAWN = "withdrawn", "withdrawn"
         REVOKED = "revoked", "revoked"
         EXPIRED = "expired", "expired"
+        LEFT = "left", "left"  # the member ended it themselves
 
     class Source(models.TextChoices):
         PORTAL = "portal", "portal"
@@ -142,9 +143,13 @@ class Membership(models.Model):
 
 
 class NodeToken(models.Model):
-    """A storage node's credential for fetching the mapping exports; only its hash is kept."""
+    """A storage node's credential for fetching the mapping exports; only its hash is kept.
 
-    name = models.CharField(max_length=100, unique=True)
+    `revoked_at` is when the token stops working: empty while active, in the future while a
+    rotated-out token is still honoured for its grace period. A name belongs to at most one
+    token that is not revoked; revoked names can be used again."""
+
+    name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True)
     created = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -155,7 +160,71 @@ class NodeToken(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="nodetoken_one_active_per_name",
+                violation_error_message=(
+                    "A node token with this name is active: choose another name, or rotate it."
+                ),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def state(self, now=None) -> str:
+        """active, grace (rotated out, still honoured until revoked_at) or revoked."""
+        if self.revoked_at is None:
+            return "active"
+        return "grace" if self.revoked_at > (now or timezone.now()) else "revoked"
+
+
+class CampaignRequest(models.Model):
+    """A scientist asks for a new campaign; an admin approves (creating it, with the requester
+    as PI) or rejects it with a reason."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting for approval"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_requests"
+    )
+    slug = models.CharField(max_length=32, validators=[campaign_slug_validator])
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    embargo_until = models.DateField(null=True, blank=True)
+    data_paths = models.JSONField(default=list, blank=True, validators=[validate_data_paths])
+    reason = models.TextField(help_text="Why the campaign is needed, for the admins.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"],
+                condition=models.Q(state="pending"),
+                name="campaignrequest_one_pending_per_slug",
+                violation_error_message="Someone already asked for a campaign with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"request for {self.slug} by {self.requester_id}"

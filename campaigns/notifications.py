@@ -1,5 +1,6 @@
-"""Emails about memberships: new request -> PI and managers, decision -> requester, reminders;
-about a campaign's data: embargo lifted, owner changed -> PI and current members.
+"""Emails about memberships: new request -> PI and managers, decision -> requester, reminders,
+a member left -> PI; about a campaign's data: embargo lifted, owner changed -> PI and current
+members; campaign requests -> admins, their decision -> the requester.
 
 Mail goes through accounts.mail: queued after the transaction commits (never for a change that
 was rolled back), delivered by the Celery worker; a mail server failure never undoes the change.
@@ -9,7 +10,8 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.mail import mail_send
-from campaigns.models import Campaign, Membership
+from accounts.models import Account
+from campaigns.models import Campaign, CampaignRequest, Membership
 from campaigns.permissions import permission_plan
 from campaigns.selectors import current_members, managers_of
 
@@ -93,4 +95,46 @@ def owner_changed(campaign: Campaign, *, old_pi) -> None:
             "detail_url": _url("campaigns:detail", campaign.slug),
         },
         bcc=True,
+    )
+
+
+def member_left(membership: Membership, *, was_manager: bool) -> None:
+    """Tell the PI that someone left their campaign (and gave up the manager role with it)."""
+    campaign = membership.campaign
+    _send(
+        "left",
+        [campaign.pi.email],
+        {
+            "membership": membership,
+            "campaign": campaign,
+            "member": membership.account,
+            "was_manager": was_manager,
+            "manage_url": _url("campaigns:manage", campaign.slug),
+        },
+    )
+
+
+def campaign_request_new(request: CampaignRequest) -> None:
+    admins = Account.objects.filter(status=Account.Status.ACTIVE, is_staff=True)
+    _send(
+        "campaign_request_new",
+        [a.email for a in admins],
+        {
+            "request": request,
+            "requester": request.requester,
+            "requests_url": _url("campaigns:requests"),
+        },
+    )
+
+
+def campaign_request_decision(request: CampaignRequest) -> None:
+    _send(
+        "campaign_request_decision",
+        [request.requester.email],
+        {
+            "request": request,
+            "approved": request.state == CampaignRequest.State.APPROVED,
+            "manage_url": _url("campaigns:manage", request.slug) if request.campaign_id else "",
+            "new_url": _url("campaigns:new"),
+        },
     )

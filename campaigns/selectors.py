@@ -35,7 +35,7 @@ from accounts.storage_paths import (
     path_normalise,
     path_prefixes,
 )
-from campaigns.models import Campaign, Membership
+from campaigns.models import Campaign, CampaignRequest, Membership
 
 LIST_PAGE_SIZE = 25
 MEMBER_PAGE_SIZE = 25
@@ -380,6 +380,28 @@ def idp_group_members_wanted(*, campaign: Campaign) -> dict[int, str]:
             group_id=campaign.idp_group_id, account__status=Account.Status.ACTIVE
         ).values_list("account_id", "account__name")
     )
+
+
+def campaign_requests_pending() -> QuerySet[CampaignRequest]:
+    """Requests for new campaigns waiting for an admin, oldest first."""
+    return (
+        CampaignRequest.objects.filter(state=CampaignRequest.State.PENDING)
+        .select_related("requester")
+        .order_by("created")
+    )
+
+
+def campaign_requests_decided(*, limit: int = 20) -> QuerySet[CampaignRequest]:
+    return (
+        CampaignRequest.objects.exclude(state=CampaignRequest.State.PENDING)
+        .select_related("requester", "decided_by")
+        .order_by("-decided_at")[:limit]
+    )
+
+
+def campaign_requests_of(*, account: Account, limit: int = 10) -> QuerySet[CampaignRequest]:
+    """The account's own requests for new campaigns, newest first."""
+    return CampaignRequest.objects.filter(requester=account).order_by("-created")[:limit]
 
 
 # --- the access rule --------------------------------------------------------------------------

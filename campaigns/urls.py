@@ -7,6 +7,16 @@ urlpatterns = [
     path("", views.campaign_list, name="list"),
     path("mine/", views.my_campaigns, name="mine"),
     path("who-can-read/", views.who_can_read, name="who_can_read"),
+    path("new/", views.campaign_new, name="new"),
+    path("requests/", views.campaign_requests, name="requests"),
+    path(
+        "requests/<int:pk>/approve/",
+        views.campaign_request_approve,
+        name="campaign_request_approve",
+    ),
+    path(
+        "requests/<int:pk>/reject/", views.campaign_request_reject, name="campaign_request_reject"
+    ),
     path("<slug:slug>/", views.campaign_detail, name="detail"),
     path("<slug:slug>/request/", views.membership_request, name="request"),
     path("<slug:slug>/withdraw/", views.membership_withdraw, name="withdraw"),

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
@@ -16,6 +16,8 @@ from accounts.storage_paths import PathRejected
 from campaigns import selectors, services
 from campaigns.forms import (
     CampaignFilterForm,
+    CampaignNewForm,
+    CampaignRequestRejectForm,
     CampaignSettingsForm,
     CommentForm,
     DecisionForm,
@@ -24,7 +26,7 @@ from campaigns.forms import (
     ValidUntilForm,
     WhoCanReadForm,
 )
-from campaigns.models import Campaign, Membership
+from campaigns.models import Campaign, CampaignRequest, Membership
 from campaigns.permissions import PlanSettingsError, campaign_permission_plan
 from campaigns.selectors import Viewer
 
@@ -250,16 +252,26 @@ def membership_withdraw(request, slug: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def membership_leave(request, slug: str):
+    """GET asks to confirm (a page, or the form into the card for htmx); POST confirm=yes leaves."""
     campaign = _get_campaign(slug)
     membership = _own_open_membership(request, campaign, Membership.State.APPROVED)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        context = {"campaign": campaign, "membership": membership}
+        template = "campaigns/leave.html#confirm" if request.htmx else "campaigns/leave.html"
+        return render(request, template, context)
     try:
-        services.membership_leave(membership=membership, actor=request.user)
+        services.membership_leave(
+            membership=membership,
+            actor=request.user,
+            comment=request.POST.get("comment", "").strip()[:2000],
+        )
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, f"You left {campaign.slug}.")
+        messages.success(request, f"You left {campaign.slug}. Its PI has been told.")
     return redirect("campaigns:detail", slug=campaign.slug)
 
 
@@ -279,6 +291,7 @@ def my_campaigns(request):
         .order_by("created"),
         "waiting": selectors.requests_waiting_for(account=request.user),
         "history": selectors.memberships_history(account=request.user),
+        "campaign_requests": selectors.campaign_requests_of(account=request.user),
     }
     return render(request, "campaigns/mine.html", context)
 
@@ -504,3 +517,114 @@ def _form_error(form) -> str:
         f"{form.fields[f].label}: {' '.join(e)}" if f in form.fields else " ".join(e)
         for f, e in form.errors.items()
     )
+
+
+# --- new campaigns: scientists ask, admins decide (or create at once) ---------------------------
+
+
+def _require_admin(request) -> None:
+    if not request.user.is_admin:
+        raise PermissionDenied("Only data-centre admins may decide campaign requests.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request):
+    """Scientists ask for a new campaign; admins create one at once, naming its PI."""
+    admin = request.user.is_admin
+    initial = {"pi": request.user.name} if admin else {}
+    form = CampaignNewForm(request.POST or None, admin=admin, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        fields = {
+            "slug": data["slug"],
+            "title": data["title"],
+            "description": data["description"],
+            "embargo_until": data["embargo_until"],
+            "data_paths": data["data_paths"],
+        }
+        try:
+            if admin:
+                pi = Account.objects.filter(name=data["pi"]).first()
+                if pi is None:
+                    raise ValidationError(
+                        {"pi": f"There is no account {data['pi']!r}: the PI must have logged in."}
+                    )
+                campaign = services.campaign_create(**fields, pi=pi, actor=request.user)
+            else:
+                services.campaign_request_create(
+                    **fields, reason=data["reason"], requester=request.user
+                )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            if admin:
+                messages.success(request, f"Campaign {campaign.slug} created (gid {campaign.gid}).")
+                return redirect("campaigns:manage", slug=campaign.slug)
+            messages.success(
+                request,
+                f"Your request for the campaign {data['slug']} was sent to the admins; "
+                "you will get an email when they decide.",
+            )
+            return redirect("campaigns:mine")
+    return render(request, "campaigns/new.html", {"form": form, "admin": admin})
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+@require_GET
+def campaign_requests(request):
+    _require_admin(request)
+    context = {
+        "pending": selectors.campaign_requests_pending(),
+        "decided": selectors.campaign_requests_decided(),
+        "reject_form": CampaignRequestRejectForm(),
+    }
+    return render(request, "campaigns/requests.html", context)
+
+
+def _get_campaign_request_for_admin(request, pk: int) -> CampaignRequest:
+    _require_admin(request)
+    return get_object_or_404(CampaignRequest.objects.select_related("requester"), pk=pk)
+
+
+@login_required
+@require_POST
+def campaign_request_approve(request, pk: int):
+    campaign_request = _get_campaign_request_for_admin(request, pk)
+    try:
+        campaign = services.campaign_request_approve(request=campaign_request, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, f"{campaign_request.slug}: {_error_text(exc)}")
+    else:
+        messages.success(
+            request,
+            f"Campaign {campaign.slug} created; {campaign.pi.name} is its PI and was told.",
+        )
+    return redirect("campaigns:requests")
+
+
+@login_required
+@require_POST
+def campaign_request_reject(request, pk: int):
+    campaign_request = _get_campaign_request_for_admin(request, pk)
+    form = CampaignRequestRejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the request is rejected; the requester reads it.")
+        return redirect("campaigns:requests")
+    try:
+        services.campaign_request_reject(
+            request=campaign_request, actor=request.user, reason=form.cleaned_data["reason"]
+        )
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"The request for {campaign_request.slug} was rejected.")
+    return redirect("campaigns:requests")

@@ -1,7 +1,8 @@
 """`make run`: the whole product on embedded defaults, on this machine only.
 
 SQLite database, kombu's filesystem broker, the local OpenID provider (devidp/) on 127.0.0.1:9400,
-a Celery worker with beat, and Django's server on 127.0.0.1:8000. Ctrl-C stops everything.
+the IAM-like SCIM service with the demo people on 127.0.0.1:9401 (scripts/dev_scim.py), a Celery
+worker with beat, and Django's server on 127.0.0.1:8000. Ctrl-C stops everything.
 """
 
 import importlib
@@ -13,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,6 +23,7 @@ PYTHON = sys.executable
 # Ports and the state folder can be moved (the end-to-end test of `make run` does).
 WEB_PORT = int(os.getenv("GATEHOUSE_DEV_PORT", "8000"))
 IDP_PORT = int(os.getenv("GATEHOUSE_DEV_IDP_PORT", "9400"))
+SCIM_PORT = int(os.getenv("GATEHOUSE_DEV_SCIM_PORT", str(IDP_PORT + 1)))
 VAR = Path(os.getenv("GATEHOUSE_VAR_DIR", REPO / "var")).resolve()
 
 
@@ -36,6 +40,8 @@ def write_idp_configs() -> tuple[Path, Path]:
     secrets = json.loads((REPO / "devidp" / "idpsecrets.dev.json").read_text())
     for entry in secrets.values():
         entry.update(issuer=issuer, redirect_uris=[f"{site}/oidc/callback/"])
+        if "SCIM" in entry:  # the SCIM service runs beside the provider, not under its issuer
+            entry["SCIM"]["base_url"] = f"http://127.0.0.1:{SCIM_PORT}/scim"
     idp_config, idpsecrets = VAR / "devidp.json", VAR / "idpsecrets.json"
     idp_config.write_text(json.dumps(config, indent=2))
     idpsecrets.write_text(json.dumps(secrets, indent=2))
@@ -79,12 +85,27 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def web_answers(url: str) -> bool:
+    """True once the web server answers HTTP (any status: an error page is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own http://127.0.0.1 URL)
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=REPO, check=True)
 
 
 def main() -> int:
-    for port, what in ((WEB_PORT, "the portal"), (IDP_PORT, "the development OpenID provider")):
+    for port, what in (
+        (WEB_PORT, "the portal"),
+        (IDP_PORT, "the development OpenID provider"),
+        (SCIM_PORT, "the development SCIM service"),
+    ):
         if port_in_use(port):
             print(
                 f"Port {port} (for {what}) is already in use: stop whatever listens there "
@@ -100,6 +121,9 @@ def main() -> int:
         GATEHOUSE_VAR_DIR=str(VAR),
         GATEHOUSE_IDPSECRETS=str(idpsecrets),
         GATEHOUSE_DEMO_IDP_CONFIG=str(idp_config),
+        GATEHOUSE_SCIM_IDPS=",".join(
+            nick for nick, entry in json.loads(idpsecrets.read_text()).items() if "SCIM" in entry
+        ),
         SITE_URL=f"http://127.0.0.1:{WEB_PORT}",
     )
     sys.path.insert(0, str(REPO))
@@ -118,19 +142,31 @@ def main() -> int:
 
     start("OpenID provider", ["node", "devidp/server.mjs", str(idp_config)])
     start(
+        "SCIM service",
+        [PYTHON, "scripts/dev_scim.py", str(idp_config), "--port", str(SCIM_PORT)],
+    )
+    start(
         "Celery worker with beat",
         [PYTHON, "-m", "celery", "-A", "webui", "worker", "--beat", "--pool", "threads"]
         + ["--concurrency", "2", "--loglevel", "INFO"]
         + ["--schedule", str(VAR / "celerybeat-schedule")],
     )
     start("web server", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}"])
-    time.sleep(2)
-    print(
-        f"\n  Gatehouse is running at http://127.0.0.1:{WEB_PORT}/\n"
-        "  Log in with 'Dev IAM' as alice/alice (a PI), bob/bob or carol/carol.\n"
-        "  Emails are printed here. Press Ctrl-C to stop everything.\n"
-    )
     try:
+        site = f"http://127.0.0.1:{WEB_PORT}/"
+        while not web_answers(site + "healthz"):
+            if any(child.poll() is not None for child in children):
+                break  # the loop below reports it and stops the rest
+            time.sleep(0.3)
+        else:
+            print(
+                f"\n  Gatehouse is running at {site}\n"
+                "  Log in with 'Dev IAM' as alice/alice (a PI), bob/bob or carol/carol;\n"
+                "  ada/ada is the data-centre admin (Registrations, Sync and Admin in the menu);\n"
+                f"  Sync → Run now reads the demo people from SCIM on port {SCIM_PORT}.\n"
+                "  Emails are printed here. Press Ctrl-C to stop everything.\n",
+                flush=True,
+            )
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("A process stopped; stopping the rest.", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Screenshots of the main pages for the README: starts `make run` in a temporary folder on free
-ports, logs in as alice through the dev IdP in headless Chromium, and saves PNGs
-to docs/screenshots/.
+ports, logs in as alice (and ada, the admin) through the dev IdP in headless Chromium, and saves
+PNGs to docs/screenshots/: desktop at 1280 px and phone views at 390 px (phone-*.png).
 """
 
 import os
@@ -32,6 +32,7 @@ def main() -> None:
             GATEHOUSE_VAR_DIR=f"{tmp}/var",
             GATEHOUSE_DEV_PORT=str(web_port),
             GATEHOUSE_DEV_IDP_PORT=str(idp_port),
+            GATEHOUSE_DEV_SCIM_PORT=str(free_port()),
         )
         proc = subprocess.Popen(
             [sys.executable, "scripts/run_dev.py"],
@@ -72,6 +73,38 @@ def main() -> None:
                 page.screenshot(path=OUT / "campaign.png", full_page=True)
                 page.get_by_role("link", name="Manage").first.click()
                 page.screenshot(path=OUT / "campaign-manage.png", full_page=True)
+                page.goto(site + "/campaigns/new/")
+                page.screenshot(path=OUT / "campaign-new.png", full_page=True)
+                # The same pages on a phone (390 x 844).
+                page.set_viewport_size({"width": 390, "height": 844})
+                for name, path in [
+                    ("phone-campaigns", "/campaigns/"),
+                    ("phone-campaign", "/campaigns/nightsky-2025/"),
+                    ("phone-campaign-manage", "/campaigns/nightsky-2025/manage/"),
+                    ("phone-tokens", "/tokens/"),
+                    ("phone-inspect", "/tokens/inspect/"),
+                ]:
+                    page.goto(site + path)
+                    page.screenshot(path=OUT / f"{name}.png", full_page=True)
+                page.goto(site + "/tokens/")
+                page.get_by_role("link", name="Inspect", exact=True).first.click()
+                page.screenshot(path=OUT / "phone-token-detail.png", full_page=True)
+                # The admin (ada): a SCIM run against make run's IAM-like service.
+                admin = browser.new_page(viewport={"width": 1280, "height": 860})
+                admin.goto(site + "/login/")
+                admin.get_by_role("link", name="Dev IAM").click()
+                admin.get_by_label("Username").fill("ada")
+                admin.get_by_label("Password").fill("ada")
+                admin.get_by_role("button", name="Sign in").click()
+                admin.wait_for_url(site + "/**")
+                admin.goto(site + "/sync/")
+                admin.get_by_role("button", name="Run now").click()
+                for _ in range(60):  # the worker picks the run up from the file broker
+                    admin.goto(site + "/sync/")
+                    if "users read" in admin.locator("#sync-history").inner_text():
+                        break
+                    admin.wait_for_timeout(2000)
+                admin.screenshot(path=OUT / "sync.png", full_page=True)
                 browser.close()
         finally:
             proc.send_signal(signal.SIGINT)

@@ -72,6 +72,17 @@ class CampaignScopeHint:
     problem: str = ""
 
 
+def token_refresh_end(*, token: Token) -> datetime | None:
+    """When refreshing stops: refresh_expires_at if the provider said, else refresh_start (or the
+    token's creation) plus refresh_lifetime, as tokens.services applies it; None if no refresh."""
+    if not token.refresh_token:
+        return None
+    ends = [token.refresh_expires_at] if token.refresh_expires_at else []
+    if token.refresh_lifetime:
+        ends.append((token.refresh_start or token.created) + token.refresh_lifetime)
+    return min(ends) if ends else None
+
+
 def campaign_token_scopes(*, campaign) -> list[CampaignScopeHint]:
     """For each data path of `campaign` and each trusted issuer: the scopes a token needs to
     read it (the narrowest first), relative to that issuer's storage base path."""

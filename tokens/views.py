@@ -24,6 +24,7 @@ from tokens.forms import InspectForm, TargetForm, TokenFilterForm
 from tokens.inspect import TokenReport, inspect
 from tokens.inspection import explain_claim, explain_header
 from tokens.models import Token
+from tokens.portal import path_answer, portal_view
 from tokens.selectors import token_for_viewer, token_state, tokens_for_account, tokens_for_admin
 from tokens.services import token_delete as token_delete_service
 
@@ -52,7 +53,9 @@ def _shown(name: str, value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _report_context(report: TokenReport, *, operation: str = "", path: str = "") -> dict:
+def _report_context(
+    report: TokenReport, *, operation: str = "", path: str = "", admin: bool = False
+) -> dict:
     inspection = report.inspection
     capabilities = report.capabilities
     return {
@@ -67,8 +70,10 @@ def _report_context(report: TokenReport, *, operation: str = "", path: str = "")
             for name, value in (inspection.claims or {}).items()
         ],
         "table": capabilities.table() if capabilities else [],
-        "decision": capabilities.may(operation, path) if capabilities and operation else None,
+        "decision": path_answer(report, operation=operation, path=path),
         "asked": {"operation": operation, "path": path},
+        "portal": portal_view(report),
+        "show_account": admin,  # only admins learn which account stands behind `sub`
     }
 
 
@@ -127,7 +132,7 @@ def token_detail(request, pk: int):
         target = form.chosen_target or ""
         operation, path = form.cleaned_data["operation"], form.cleaned_data["path"]
     report = inspect(token.token, target=target or None)
-    context = _report_context(report, operation=operation, path=path)
+    context = _report_context(report, operation=operation, path=path, admin=request.user.is_admin)
     context.update(
         token=token,
         state=token_state(token=token, now=timezone.now()),
@@ -164,6 +169,7 @@ def inspect_page(request):
                 report,
                 operation=form.cleaned_data["operation"],
                 path=form.cleaned_data["path"],
+                admin=request.user.is_authenticated and request.user.is_admin,
             )
         )
     template = "tokens/inspect.html"

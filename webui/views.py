@@ -12,8 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from accounts.models import ScheduledJob
-from campaigns.selectors import memberships_for_account
+from accounts.models import Registration, ScheduledJob
+from campaigns.selectors import memberships_for_account, requests_waiting_for
 from tokens.selectors import tokens_for_account
 from webui.middleware import DATABASE_UNAVAILABLE, database_unavailable_response
 
@@ -23,8 +23,15 @@ log = logging.getLogger(__name__)
 def home(request):
     context = {"now": timezone.now()}
     if request.user.is_authenticated:
+        context["first_login"] = request.session.pop("first_login", False)
         context["memberships"] = memberships_for_account(account=request.user)[:10]
+        context["waiting"] = requests_waiting_for(account=request.user)
         context["tokens"] = tokens_for_account(account=request.user)[:5]
+    elif request.session.get("registration_id"):
+        # Someone whose registration this browser sent comes back: say where it stands.
+        context["registration"] = Registration.objects.filter(
+            pk=request.session["registration_id"]
+        ).first()
     return render(request, "home.html", context)
 
 

@@ -210,7 +210,9 @@ def _login_complete(request, account, entry, next_url) -> HttpResponse:
     completed = request.completed_login
     renewal = request.user.is_authenticated and request.user.pk == account.pk
     if not renewal:  # a silent refresh keeps the session (and its CSRF token)
+        first_login = account.last_login is None  # auth.login sets it
         auth.login(request, account)
+        request.session["first_login"] = first_login
     request.session["oidc_provider"] = completed.provider.nickname
     request.session["oidc_token_id"] = completed.token_id
     request.session["oidc_id_token_expiration"] = (

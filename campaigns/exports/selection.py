@@ -167,5 +167,9 @@ def snapshot():
 
 
 def node_token_for_secret(token_hash: str) -> NodeToken | None:
-    """The unrevoked node token with this SHA-256 hash (found by index, not by comparing)."""
-    return NodeToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True).first()
+    """The node token with this SHA-256 hash that is active or in its grace period after a
+    rotation (found by index, not by comparing)."""
+    token = NodeToken.objects.filter(token_hash=token_hash).first()
+    if token is None or token.state() == "revoked":
+        return None
+    return token

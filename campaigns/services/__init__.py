@@ -20,6 +20,11 @@ from campaigns.services.campaign import (
     campaign_update_embargo,
     data_paths_clean,
 )
+from campaigns.services.campaign_request import (
+    campaign_request_approve,
+    campaign_request_create,
+    campaign_request_reject,
+)
 from campaigns.services.idp_groups import memberships_follow_idp_groups
 from campaigns.services.membership import (
     manager_appoint,
@@ -38,6 +43,7 @@ from campaigns.services.node_token import (
     node_token_create,
     node_token_record_use,
     node_token_revoke,
+    node_token_rotate,
 )
 from campaigns.services.rules import REMINDER_DAYS, RESERVED_SLUGS, TRANSITIONS
 
@@ -49,6 +55,9 @@ __all__ = [
     "campaign_archive",
     "campaign_create",
     "campaign_move_data_path",
+    "campaign_request_approve",
+    "campaign_request_create",
+    "campaign_request_reject",
     "campaign_set_pi",
     "campaign_set_idp_group",
     "campaign_update_data_paths",
@@ -69,6 +78,7 @@ __all__ = [
     "node_token_create",
     "node_token_record_use",
     "node_token_revoke",
+    "node_token_rotate",
     "memberships_expire",
     "memberships_follow_idp_groups",
     "membership_reminders_send",

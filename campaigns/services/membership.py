@@ -71,7 +71,8 @@ def membership_withdraw(*, membership: Membership, actor: Account) -> Membership
 
 @transaction.atomic
 def membership_leave(*, membership: Membership, actor: Account, comment: str = "") -> Membership:
-    """A member ends their own membership (recorded as revoked by themselves)."""
+    """A member ends their own membership: state `left`; a manager's role ends with it; the PI
+    is told by mail."""
     membership = lock_membership(membership)
     if membership.account_id != actor.pk:
         raise PermissionDenied("Only the member themselves may leave; managers remove members.")
@@ -80,11 +81,22 @@ def membership_leave(*, membership: Membership, actor: Account, comment: str = "
             f"The PI cannot leave {membership.campaign.slug}: ask an admin to assign a new PI "
             "first."
         )
-    move(membership, State.REVOKED)
+    was_manager = membership.role == Role.MANAGER
+    move(membership, State.LEFT)
+    if was_manager:
+        membership.role = Role.MEMBER
     membership.decided_by, membership.decided_at = actor, timezone.now()
-    membership.comment = comment or "left the campaign"
+    membership.comment = comment
     save_clean(membership)
+    if was_manager:
+        audit_membership(
+            "membership.remove_manager",
+            actor=actor,
+            membership=membership,
+            comment="left the campaign",
+        )
     audit_membership("membership.leave", actor=actor, membership=membership, comment=comment)
+    notifications.member_left(membership, was_manager=was_manager)
     return membership
 
 

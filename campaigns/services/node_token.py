@@ -24,18 +24,58 @@ def node_token_create(
     """A new node token and its secret; only the secret's SHA-256 is stored, so the caller
     must show the secret now: it cannot be shown again."""
     name = name.strip()
-    if NodeToken.objects.filter(name=name).exists():
+    if NodeToken.objects.filter(name=name, revoked_at__isnull=True).exists():
         raise ValidationError(
-            {"name": f"A node token named {name!r} already exists: choose another name."}
+            {
+                "name": f"A node token named {name!r} is active: choose another name, or rotate "
+                "it (`manage.py node_token rotate`)."
+            }
         )
-    secret = NODE_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    node_token = NodeToken(name=name, token_hash=token_hash(secret), created_by=actor)
-    node_token.full_clean()
-    node_token.save()
+    node_token, secret = _node_token_new(name=name, actor=actor)
     audit_record(
         action="node_token.create", actor=actor, target=f"node_token:{node_token.name}", ip=ip
     )
     return node_token, secret
+
+
+def _node_token_new(*, name: str, actor: Account | None) -> tuple[NodeToken, str]:
+    secret = NODE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    node_token = NodeToken(name=name, token_hash=token_hash(secret), created_by=actor)
+    node_token.full_clean(validate_constraints=False)  # the callers hold the name's lock
+    node_token.save()
+    return node_token, secret
+
+
+@transaction.atomic
+def node_token_rotate(
+    *,
+    node_token: NodeToken,
+    grace: timedelta,
+    actor: Account | None = None,
+    ip: str | None = None,
+) -> tuple[NodeToken, str]:
+    """A new secret for the same node; the old one keeps working for `grace` (zero: stops now),
+    so the node can be given the new one without a gap."""
+    if grace < timedelta(0):
+        raise ValidationError("The grace period cannot be negative.")
+    old = NodeToken.objects.select_for_update().get(pk=node_token.pk)
+    if old.revoked_at is not None:
+        raise ValidationError(
+            f"The node token {old.name!r} is not active (revoked or already rotated): create a "
+            "new one with `manage.py node_token create`."
+        )
+    old.revoked_at = timezone.now() + grace
+    old.full_clean()
+    old.save(update_fields=["revoked_at"])
+    new, secret = _node_token_new(name=old.name, actor=actor)
+    audit_record(
+        action="node_token.rotate",
+        actor=actor,
+        target=f"node_token:{old.name}",
+        detail={"old": old.pk, "new": new.pk, "old_valid_until": old.revoked_at.isoformat()},
+        ip=ip,
+    )
+    return new, secret
 
 
 @transaction.atomic
@@ -44,7 +84,7 @@ def node_token_revoke(
 ) -> NodeToken:
     """Refuse the token from now on; the row stays, with its history of use."""
     node_token = NodeToken.objects.select_for_update().get(pk=node_token.pk)
-    if node_token.revoked_at is not None:
+    if node_token.state() == "revoked":
         raise ValidationError(
             f"The node token {node_token.name!r} was already revoked on "
             f"{node_token.revoked_at:%Y-%m-%d %H:%M}; create a new one if the node needs access."

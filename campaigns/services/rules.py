@@ -17,7 +17,7 @@ Role = Membership.Role
 # The membership state machine; anything else is refused.
 TRANSITIONS: dict[str, frozenset[str]] = {
     State.REQUESTED: frozenset({State.APPROVED, State.REJECTED, State.WITHDRAWN}),
-    State.APPROVED: frozenset({State.REVOKED, State.EXPIRED}),
+    State.APPROVED: frozenset({State.REVOKED, State.EXPIRED, State.LEFT}),
 }
 VERB = {
     State.APPROVED: "approved",
@@ -25,13 +25,14 @@ VERB = {
     State.WITHDRAWN: "withdrawn",
     State.REVOKED: "ended",
     State.EXPIRED: "expired",
+    State.LEFT: "left",
 }
 
 REMINDER_DAYS = {"14d": 14, "1d": 1}
 # An embargo that ended longer ago than this is not announced any more (beat down for a week).
 EMBARGO_LIFT_LOOKBACK_DAYS = 7
 # Campaign pages live at /campaigns/<slug>/: these slugs would hide other pages.
-RESERVED_SLUGS = frozenset({"mine", "who-can-read"})
+RESERVED_SLUGS = frozenset({"mine", "who-can-read", "new", "requests"})
 
 
 # --- authority --------------------------------------------------------------------------------

@@ -111,8 +111,13 @@ def test_request_approve_and_see_it_in_my_campaigns(page, live_server, cast, sho
     page.screenshot(path=shots / "campaign-mine.png", full_page=True)
     page.goto("/campaigns/nightsky-2025/")
     assert page.locator("#members tr", has_text="Alice Archer").is_visible()
-    assert page.get_by_role("button", name="Leave nightsky-2025").is_visible()
     page.screenshot(path=shots / "campaign-detail-member.png", full_page=True)
+    # Leaving asks first (htmx swaps the confirmation into the card), and "Stay" changes nothing.
+    page.get_by_role("link", name="Leave nightsky-2025…").click()
+    confirm = page.get_by_role("button", name="Yes, leave nightsky-2025")
+    confirm.wait_for()
+    assert page.url.endswith("/campaigns/nightsky-2025/")  # swapped in, not a new page
+    assert Membership.objects.get(account=alice, campaign=cast["campaign"]).state == "approved"
     page.set_viewport_size({"width": 420, "height": 900})
     page.goto("/campaigns/")
     page.screenshot(path=shots / "campaign-list-narrow.png", full_page=True)
@@ -136,3 +141,23 @@ def test_reject_without_javascript_needs_a_reason(browser, live_server, cast, sh
     page.get_by_text("You rejected alice's request").wait_for()
     assert Membership.objects.get(account=cast["alice"]).state == "rejected"
     context.close()
+
+
+def test_leave_without_javascript_confirms_then_shows_left(browser, live_server, cast, sign_in):
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        bob = cast["bob"]
+        sign_in(page, bob)
+        page.goto("/campaigns/nightsky-2025/")
+        page.get_by_role("link", name="Leave nightsky-2025…").click()
+        page.get_by_role("heading", name="Leave nightsky-2025?").wait_for()
+        page.get_by_label("Comment for the PI (optional)").fill("Thesis done.")
+        page.get_by_role("button", name="Yes, leave nightsky-2025").click()
+        page.get_by_text("You left nightsky-2025. Its PI has been told.").wait_for()
+        page.goto("/campaigns/mine/")
+        entry = page.locator("#history li", has_text="nightsky-2025")
+        assert "left" in entry.inner_text() and "by bob" not in entry.inner_text()
+        assert entry.locator(".badge-revoked").count() == 0
+    finally:
+        context.close()

@@ -43,6 +43,8 @@ def test_register_approve_login_and_second_provider(
     page.wait_for_url("**/register/waiting/")
     assert page.get_by_role("heading", name="Waiting for approval").is_visible()
     assert page.get_by_role("link", name="Log in", exact=True).is_visible()  # still logged out
+    page.goto("/")  # coming back later, the home page says where the registration stands
+    assert page.get_by_text("Your registration is waiting for approval since").is_visible()
 
     # An admin (linked to Dave at CERN SSO) approves it on the approval page.
     link(admin, idp_cern, DAVE)
@@ -59,8 +61,10 @@ def test_register_approve_login_and_second_provider(
 
     account = Account.objects.get(name="alice")
     assert account.uid and Registration.objects.get().state == "approved"
-    assert [m.to for m in mail.outbox] == [["alice@example.org"]]
-    assert "alice is ready" in mail.outbox[0].subject
+    # The admins were told that alice waits; then alice that her account is ready.
+    assert [m.to for m in mail.outbox] == [["admin@example.org"], ["alice@example.org"]]
+    assert "alice registered and waits for approval" in mail.outbox[0].subject
+    assert "alice is ready" in mail.outbox[1].subject
 
     # Now her login works (the provider still has her session: no second password prompt).
     login_as(page, "alice", ALICE_WLCG["password"], "WLCG IAM")

@@ -27,6 +27,7 @@ def make_run(tmp_path):
         GATEHOUSE_VAR_DIR=str(tmp_path / "var"),
         GATEHOUSE_DEV_PORT=str(web_port),
         GATEHOUSE_DEV_IDP_PORT=str(idp_port),
+        GATEHOUSE_DEV_SCIM_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
     log = open(tmp_path / "make-run.log", "wb")  # noqa: SIM115
@@ -68,7 +69,8 @@ def test_newcomer_logs_in_as_alice_on_make_run(make_run, browser):
         page.get_by_label("Password").fill("alice")
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(site + "/**")
-        assert page.get_by_role("heading", name="Welcome back, Alice Archer").is_visible()
+        # her first login: "Welcome", not "Welcome back"
+        assert page.get_by_role("heading", name="Welcome, Alice Archer").is_visible()
         assert page.get_by_role("link", name="alice").is_visible()
         # The demo data is there: alice leads campaigns.
         assert page.locator("text=Your campaigns").is_visible()

@@ -271,3 +271,29 @@ def test_exit_codes_from_the_shell(member, outsider):
     assert usage.returncode == 2
     assert "invalid choice" in usage.stderr
     assert Identity.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_promote_makes_an_sso_account_the_first_admin_and_demote_undoes_it(member):
+    assert not member.is_admin
+    text = run("account", "promote", "member", "--reason", "first admin")
+    member.refresh_from_db()
+    assert member.is_staff and member.is_superuser and member.is_admin
+    assert "member is an admin" in text
+    event = AuditEvent.objects.get(action="account.promote", account=member)
+    assert event.comment == "first admin"
+    run("account", "promote", "member")  # a second promote changes nothing and records nothing
+    assert AuditEvent.objects.filter(action="account.promote").count() == 1
+    run("account", "demote", "member")
+    member.refresh_from_db()
+    assert not member.is_admin
+    assert AuditEvent.objects.filter(action="account.demote", account=member).exists()
+
+
+@pytest.mark.django_db
+def test_promote_refuses_unknown_and_suspended_accounts(member):
+    with pytest.raises(CommandError, match="There is no account 'nobody'"):
+        run("account", "promote", "nobody")
+    run("account", "suspend", "member", "--reason", "left the institute")
+    with pytest.raises(CommandError, match="reactivate it first"):
+        run("account", "promote", "member")

@@ -3,6 +3,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from accounts.services import registration_create
+from campaigns import services as campaign_services
+
 
 @pytest.mark.django_db
 def test_anonymous_visitor_learns_what_this_is_and_how_to_log_in(client):
@@ -21,6 +24,49 @@ def test_logged_in_user_sees_their_account_campaigns_and_tokens(client, member):
     assert "Welcome back" in html
     assert f"UID {member.uid}" in html
     assert "Your campaigns" in html and "Your tokens" in html
+
+
+@pytest.mark.django_db
+def test_a_first_login_is_welcomed_not_welcomed_back(client, member):
+    client.force_login(member)
+    session = client.session
+    session["first_login"] = True  # what the OIDC callback sets when last_login was empty
+    session.save()
+    assert "Welcome, Member" in client.get(reverse("home")).content.decode()
+    assert "Welcome back, Member" in client.get(reverse("home")).content.decode()
+
+
+@pytest.mark.django_db
+def test_home_links_campaigns_says_pi_and_shows_waiting_requests(client, admin, pi, requester):
+    campaign = campaign_services.campaign_create(
+        slug="nightsky", title="Night Sky", pi=pi, actor=admin, data_paths=["/data/nightsky"]
+    )
+    campaign_services.membership_request(campaign=campaign, account=requester)
+    client.force_login(pi)
+    html = client.get(reverse("home")).content.decode()
+    mine = html[html.index('id="your-campaigns"') :]
+    assert 'href="/campaigns/nightsky/"' in mine
+    assert '<span class="badge badge-info">PI</span>' in mine
+    assert "badge-approved" not in mine
+    waiting = html[html.index('id="waiting"') : html.index('id="your-campaigns"')]
+    assert 'href="/campaigns/nightsky/manage/"' in waiting
+    assert "1 request waiting for a decision" in waiting
+    client.force_login(requester)
+    html = client.get(reverse("home")).content.decode()
+    assert 'id="waiting"' not in html and "badge-requested" in html
+
+
+@pytest.mark.django_db
+def test_a_person_whose_registration_waits_sees_it_on_the_home_page(client):
+    registration = registration_create(
+        idp="dev", identity="SUB=w-1, ISS=http://x", requested_name="wanda", email="w@e.org"
+    )
+    session = client.session
+    session["registration_id"] = registration.pk  # set when the login found no account
+    session.save()
+    html = client.get(reverse("home")).content.decode()
+    assert "Your registration is waiting for approval since" in html
+    assert f"{registration.created:%Y-%m-%d}" in html and "wanda" in html
 
 
 @pytest.mark.django_db
@@ -49,3 +95,25 @@ def test_secrets_can_come_from_a_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SOME_SECRET_FILE", str(path))
     monkeypatch.setenv("SOME_SECRET", "from-env")
     assert envsecret("SOME_SECRET") == "from-file"
+
+
+@pytest.mark.django_db
+def test_admins_are_mailed_and_see_the_count_of_waiting_registrations(
+    client, admin, member, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        registration_create(
+            idp="dev", identity="SUB=w-1, ISS=http://x", requested_name="wanda", email="w@e.org"
+        )
+    (message,) = mail.outbox
+    assert message.to == ["admin@example.org"]
+    assert "wanda registered and waits for approval" in message.subject
+    assert "/registrations/" in message.body
+    client.force_login(admin)
+    html = client.get(reverse("home")).content.decode()
+    assert 'aria-label="Registrations, 1 waiting"' in html
+    assert '<span class="nav-count">1</span>' in html
+    client.force_login(member)
+    assert "nav-count" not in client.get(reverse("home")).content.decode()

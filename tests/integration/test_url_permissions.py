@@ -19,7 +19,7 @@ from accounts.crypto import token_hash
 from accounts.models import Identity, Registration
 from accounts.services import identity_add, registration_create
 from campaigns import services as campaign_services
-from campaigns.models import Membership
+from campaigns.models import CampaignRequest, Membership
 from tokens.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,7 @@ ROWS: dict[str, Row] = {
     "account-identity-remove": Row("post", LOGIN, 404, 404, args=("identity",)),
     "tokens:mine": Row("get", LOGIN, 200, 200),
     "campaigns:mine": Row("get", LOGIN, 200, 200),
+    "campaigns:new": Row("get", LOGIN, 200, 200),
     "campaigns:request": Row("post", LOGIN, 302, 302, args=("slug",)),
     "campaigns:withdraw": Row("post", LOGIN, 404, 404, args=("slug",)),
     "campaigns:leave": Row("post", LOGIN, 404, 404, args=("slug",)),
@@ -71,6 +72,11 @@ ROWS: dict[str, Row] = {
     "tokens:delete": Row("post", LOGIN, 404, 302, args=("token",)),
     # admins only
     "tokens:all": Row("get", LOGIN, 403, 200),
+    "campaigns:requests": Row("get", LOGIN, 403, 200),
+    "campaigns:campaign_request_approve": Row("post", LOGIN, 403, 302, args=("campaign_request",)),
+    "campaigns:campaign_request_reject": Row(
+        "post", LOGIN, 403, 302, args=("campaign_request",), data={"reason": "Not ours."}
+    ),
     "registrations": Row("get", LOGIN, 403, 200),
     "registration_approve": Row("post", LOGIN, 403, 302, args=("registration",), fragment=True),
     "registration_reject": Row("post", LOGIN, 403, 302, args=("registration",), fragment=True),
@@ -133,6 +139,9 @@ def world(request, admin, pi, manager, member, requester, outsider):
         campaign_services.membership_approve(membership=asked, actor=pi)
     campaign_services.manager_appoint(campaign=campaign, account=manager, actor=pi)
     waiting = campaign_services.membership_request(campaign=campaign, account=requester)
+    campaign_request = campaign_services.campaign_request_create(
+        requester=requester, slug="deepfield", title="Deep field", reason="A new survey."
+    )
     token = Token.objects.create(
         account=member,
         token="eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
@@ -160,6 +169,7 @@ def world(request, admin, pi, manager, member, requester, outsider):
         "identity": identity.pk,
         "registration": registration.pk,
         "request": waiting.pk,
+        "campaign_request": campaign_request.pk,
         "membership": membership_of(member),
         "manager": membership_of(manager),
         "people": {"user": outsider, "admin": admin},
@@ -205,11 +215,18 @@ def test_who_may_use_each_url(name, who, htmx, world):
         assert Token.objects.filter(pk=world["token"]).exists()
     if name.startswith("registration_") and who != "admin":
         assert Registration.objects.get().state == "pending"
+    if name.startswith("campaigns:campaign_request_") and who != "admin":
+        assert CampaignRequest.objects.get().state == "pending"
 
 
 WRITES = sorted(name for name, row in ROWS.items() if row.method == "post")
 # GET shows the form or the confirmation; it changes nothing.
-GET_SHOWS_A_FORM = {"tokens:inspect", "account-certificate", "account-identity-remove"}
+GET_SHOWS_A_FORM = {
+    "tokens:inspect",
+    "account-certificate",
+    "account-identity-remove",
+    "campaigns:leave",
+}
 
 
 @pytest.mark.parametrize("name", [name for name in WRITES if name not in GET_SHOWS_A_FORM])

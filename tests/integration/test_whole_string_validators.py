@@ -36,6 +36,8 @@ FORMAT_FIELDS = {
     "accounts.Registration.email": "mallory@example.org",
     "campaigns.Campaign.slug": "nightsky",
     "campaigns.Campaign.data_paths": ["/data/nightsky"],
+    "campaigns.CampaignRequest.slug": "nightsky",
+    "campaigns.CampaignRequest.data_paths": ["/data/nightsky"],
 }
 # The identity string's rule lives in the service that stores it (accounts.identities).
 IDENTITY_FIELDS = {
@@ -77,6 +79,10 @@ FREE_OR_INTERNAL = {
     "accounts.RucioAccountState.identities",
     "accounts.RucioAccountState.problem",
     "campaigns.Campaign.title",
+    "campaigns.CampaignRequest.title",
+    "campaigns.CampaignRequest.description",
+    "campaigns.CampaignRequest.reason",
+    "campaigns.CampaignRequest.decision_reason",
     "campaigns.Campaign.description",
     "campaigns.Membership.request_message",
     "campaigns.Membership.comment",
@@ -178,6 +184,8 @@ FORM_CLASSES = [
     campaigns_forms.CommentForm,
     campaigns_forms.CampaignSettingsForm,
     campaigns_forms.WhoCanReadForm,
+    campaigns_forms.CampaignNewForm,
+    campaigns_forms.CampaignRequestRejectForm,
     tokens_forms.InspectForm,
     tokens_forms.TokenFilterForm,
 ]

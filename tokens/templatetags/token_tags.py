@@ -1,8 +1,12 @@
 """What the tokens app adds to other apps' pages (campaigns sit below tokens and cannot ask)."""
 
-from django import template
+import re
 
-from tokens.selectors import campaign_token_scopes
+from django import template
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
+
+from tokens.selectors import campaign_token_scopes, token_refresh_end
 
 register = template.Library()
 
@@ -11,3 +15,21 @@ register = template.Library()
 def campaign_scopes(campaign) -> dict:
     """Which token scopes read `campaign`'s data paths, per trusted issuer."""
     return {"campaign": campaign, "hints": campaign_token_scopes(campaign=campaign)}
+
+
+@register.filter
+def backticks(text: str) -> str:
+    """Explanations mark names as `name`: show those as code, escape everything else."""
+    parts = re.split(r"`([^`]+)`", str(text or ""))
+    return mark_safe(  # noqa: S308 (every part is escaped by conditional_escape / format_html)
+        "".join(
+            format_html("<code>{}</code>", part) if odd else conditional_escape(part)
+            for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
+        )
+    )
+
+
+@register.filter
+def refresh_end(token):
+    """When the portal stops refreshing `token` (None: not refreshable or no end known)."""
+    return token_refresh_end(token=token)

@@ -1,11 +1,17 @@
-"""manage.py account add|list|suspend|reactivate — accounts, in the spirit of rucio-admin."""
+"""manage.py account add|list|suspend|reactivate|promote|demote — accounts, like rucio-admin."""
 
 from django.core.management.base import CommandError
 
 from accounts.management.commands._base import SubcommandsCommand, write_json, write_table
 from accounts.models import Account
 from accounts.selectors import account_find, accounts_list
-from accounts.services import account_create, account_reactivate, account_suspend
+from accounts.services import (
+    account_create,
+    account_demote,
+    account_promote,
+    account_reactivate,
+    account_suspend,
+)
 
 
 def account_json(account: Account) -> dict:
@@ -46,7 +52,18 @@ class Command(SubcommandsCommand):
         reactivate.add_argument("name")
         reactivate.add_argument("--reason", default="", help="Why; kept in the audit log.")
 
-        for sub in (add, listing, suspend, reactivate):
+        promote = actions.add_parser(
+            "promote",
+            help="Make an existing account (e.g. your own, after your first SSO login) an admin.",
+        )
+        promote.add_argument("name")
+        promote.add_argument("--reason", default="", help="Why; kept in the audit log.")
+
+        demote = actions.add_parser("demote", help="Take the admin role away from an account.")
+        demote.add_argument("name")
+        demote.add_argument("--reason", default="", help="Why; kept in the audit log.")
+
+        for sub in (add, listing, suspend, reactivate, promote, demote):
             sub.add_argument("--json", action="store_true", help="Print JSON for scripts.")
 
     def _show(self, account: Account, options: dict, sentence: str) -> None:
@@ -100,3 +117,15 @@ class Command(SubcommandsCommand):
     def handle_reactivate(self, *, name, reason, **options):
         account = account_reactivate(account=self.account(name), reason=reason, actor=None)
         self._show(account, options, f"Reactivated account {account.name}.")
+
+    def handle_promote(self, *, name, reason, **options):
+        account = account_promote(account=self.account(name), reason=reason, actor=None)
+        self._show(
+            account,
+            options,
+            f"Account {account.name} is an admin: it sees the admin pages after its next login.",
+        )
+
+    def handle_demote(self, *, name, reason, **options):
+        account = account_demote(account=self.account(name), reason=reason, actor=None)
+        self._show(account, options, f"Account {account.name} is no longer an admin.")

@@ -15,7 +15,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import Account, Identity
-from accounts.services import account_create
+from accounts.services import account_create, account_promote
 from campaigns import services
 from campaigns.models import Campaign
 
@@ -26,7 +26,9 @@ PEOPLE = {
     "bob": ("Bob Baker", "bob@example.org"),
     "carol": ("Carol Cooper", "carol@example.org"),
     "dave": ("Dave Dawson", "dave@example.org"),
+    "ada": ("Ada Admin", "ada@example.org"),
 }
+ADMINS = ["ada"]  # the demo's data-centre admin, made one the way README says: account promote
 
 
 def _idp_users() -> tuple[str, dict[str, dict]]:
@@ -103,6 +105,10 @@ class Command(BaseCommand):
             user = idp_users.get(name)
             if user:
                 self._identity(account, f"SUB={user['sub']}, ISS={issuer}", user.get("email", ""))
+        for name in ADMINS:
+            if not people[name].is_admin:
+                account_promote(account=people[name], actor=None, reason="demo admin")
+                self.stdout.write(f"admin {name}")
         today = timezone.localdate()
         # The demo's requests and decisions would otherwise mail (print) a dozen messages.
         with override_settings(MAILERS={"default": {"BACKEND": QUIET_MAIL}}):

@@ -42,16 +42,32 @@ def test_admin_creates_a_campaign_through_the_service(as_role, admin, outsider):
             "description": "",
             "pi": outsider.pk,
             "embargo_until": "",
-            "data_paths": '["/data/deepfield"]',
+            "data_paths": "/data/deepfield\r\n/tape/deepfield\r\n",  # one per line, not JSON
             "comment": "new in 2026",
         },
     )
     assert response.status_code == 302, response.content[:3000]
     campaign = Campaign.objects.get(slug="deepfield")
     assert campaign.gid >= settings.GATEHOUSE_GID_MIN
+    assert campaign.data_paths == ["/data/deepfield", "/tape/deepfield"]
     assert open_membership(campaign, outsider).role == "pi"
     event = AuditEvent.objects.get(action="campaign.create", target="campaign:deepfield")
     assert event.actor == admin and event.comment == "new in 2026"
+
+
+def test_admin_campaign_form_shows_paths_one_per_line_and_the_pi_by_name(as_role, campaign):
+    client = as_role("admin")
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    html = page.content.decode()
+    assert "\n".join(campaign.data_paths) in html and "[&quot;" not in html
+    assert ">PI<" in html or ">PI:<" in html
+    listing = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    assert f"{campaign.pi.get_full_name()} ({campaign.pi.name})" in listing
+    refused = client.post(
+        reverse("admin:campaigns_campaign_add"),
+        {"slug": "x1", "title": "X", "pi": campaign.pi.pk, "data_paths": "data/relative"},
+    )
+    assert refused.status_code == 200 and b"errorlist" in refused.content
 
 
 def test_admin_assigns_a_new_pi_and_archives(as_role, admin, member, campaign):
@@ -64,7 +80,7 @@ def test_admin_assigns_a_new_pi_and_archives(as_role, admin, member, campaign):
             "description": campaign.description,
             "pi": member.pk,
             "embargo_until": campaign.embargo_until.isoformat(),
-            "data_paths": json.dumps(campaign.data_paths),
+            "data_paths": "\n".join(campaign.data_paths),
             "comment": "handover",
         },
     )
@@ -104,6 +120,7 @@ def test_seed_demo_matches_the_dev_idp_and_is_idempotent():
         Membership.objects.count(),
     )
     assert set(Account.objects.values_list("name", flat=True)) >= {"alice", "bob", "carol", "dave"}
+    assert list(Account.objects.filter(is_superuser=True).values_list("name", flat=True)) == ["ada"]
     demo = json.loads((settings.BASE_DIR / "devidp" / "demo.json").read_text())
     for user in demo["users"]:
         identity = Identity.objects.get(identity=f"SUB={user['sub']}, ISS={demo['issuer']}")
@@ -128,7 +145,7 @@ def test_linking_an_idp_group_in_the_admin_is_audited(as_role, admin, campaign):
         "description": campaign.description,
         "pi": campaign.pi.pk,
         "embargo_until": campaign.embargo_until.isoformat(),
-        "data_paths": json.dumps(campaign.data_paths),
+        "data_paths": "\n".join(campaign.data_paths),  # one path per line
         "comment": "team from IAM",
     }
     assert client.post(url, {**form, "idp_group": group.pk}).status_code == 302

@@ -85,7 +85,7 @@ def test_admin_form_refuses_with_a_sentence_and_can_move_a_path(as_role, admin, 
         "description": "",
         "pi": admin.pk,
         "embargo_until": "",
-        "data_paths": '["/data/deepfield", "/tape/nightsky"]',
+        "data_paths": "/data/deepfield\n/tape/nightsky",  # one path per line
         "comment": "",
     }
     response = client.post(add, data)
@@ -106,7 +106,7 @@ def test_admin_form_refuses_with_a_sentence_and_can_move_a_path(as_role, admin, 
     # Only an exact path moves; a path inside another campaign's is still refused.
     response = client.post(
         add,
-        {**data, "slug": "deeper", "data_paths": '["/data/nightsky/x"]', "move_data_paths": "on"},
+        {**data, "slug": "deeper", "data_paths": "/data/nightsky/x", "move_data_paths": "on"},
     )
     assert response.status_code == 200 and b"lies inside" in response.content
 

@@ -171,3 +171,24 @@ def test_error_reports_to_admins_take_the_one_mail_path(settings, rf):
     (report,) = mail.outbox
     assert report.to == ["ops@example.org"] and "Internal Server Error: /x/" in report.subject
     assert "the database fell over" in report.body
+
+
+@pytest.mark.django_db
+def test_a_manager_who_leaves_is_left_not_revoked_loses_the_role_and_the_pi_is_told(
+    pi, manager, campaign, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.membership_leave(
+            membership=open_membership(campaign, manager), actor=manager, comment="New job."
+        )
+    left = Membership.objects.get(campaign=campaign, account=manager)
+    assert (left.state, left.role) == ("left", "member")
+    actions = list(
+        AuditEvent.objects.filter(account=manager).order_by("pk").values_list("action", flat=True)
+    )
+    assert actions[-2:] == ["membership.remove_manager", "membership.leave"]
+    (message,) = mail.outbox
+    assert message.to == ["pi@example.org"]
+    assert message.subject == "[Gatehouse] manager left nightsky"
+    assert "They were a manager; that role ended" in message.body
+    assert "New job." in message.body and "New job." in html_of(message)

@@ -209,7 +209,7 @@ PAGES = [  # measured counts; any growth with the data is a regression
     ("list anonymous", "campaigns:list", [], "anonymous", 2),
     ("detail", "campaigns:detail", ["nightsky"], "member", 6),
     ("manage", "campaigns:manage", ["nightsky"], "pi", 6),
-    ("mine", "campaigns:mine", [], "manager", 6),
+    ("mine", "campaigns:mine", [], "manager", 7),  # + the new campaigns you asked for
     ("who can read", "campaigns:who_can_read", [], "pi", 10),
 ]
 

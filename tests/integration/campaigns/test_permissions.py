@@ -120,13 +120,13 @@ def test_withdraw(role, as_role, requester, campaign):
 @pytest.mark.parametrize("role", ROLES)
 def test_leave(role, as_role, campaign):
     client = as_role(role)
-    response = client.post(reverse("campaigns:leave", args=["nightsky"]))
+    response = client.post(reverse("campaigns:leave", args=["nightsky"]), {"confirm": "yes"})
     if role == "anonymous":
         assert_login_redirect(response)
     elif role in {"member", "manager"}:
         assert response.status_code == 302
         person = as_role.people[role]
-        assert Membership.objects.get(account=person).state == "revoked"
+        assert Membership.objects.get(account=person).state == "left"
     elif role == "pi":
         assert response.status_code == 302
         page = client.get(response["Location"])
@@ -242,9 +242,7 @@ def test_a_membership_of_another_campaign_is_404(admin, pi, outsider, as_role, c
     assert foreign.state == "requested"
 
 
-@pytest.mark.parametrize(
-    "name", ["request", "withdraw", "leave", "settings", "member_add", "approve"]
-)
+@pytest.mark.parametrize("name", ["request", "withdraw", "settings", "member_add", "approve"])
 def test_actions_refuse_get(name, as_role, requester, campaign):
     args = ["nightsky"] + ([open_membership(campaign, requester).pk] if name == "approve" else [])
     assert as_role("pi").get(reverse(f"campaigns:{name}", args=args)).status_code == 405
@@ -329,3 +327,20 @@ def test_who_can_read_others_only_where_ones_own_campaign_decides(
     inner_pi = Client()
     inner_pi.force_login(outsider)
     assert b"requester is a member of campaign nightsky-deep" in inner_pi.get(url, asked).content
+
+
+def test_leave_asks_to_confirm_first_with_and_without_htmx(as_role, campaign):
+    client = as_role("member")
+    url = reverse("campaigns:leave", args=["nightsky"])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b"Leave nightsky?" in page.content and b'name="confirm" value="yes"' in page.content
+    fragment = client.get(url, HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b'value="yes"' in fragment.content
+    unconfirmed = client.post(url)  # a POST without the confirmation only asks again
+    assert unconfirmed.status_code == 200 and b"Leave nightsky?" in unconfirmed.content
+    assert open_membership(campaign, as_role.people["member"]).state == "approved"
+    # the detail page links to the confirmation; it never leaves on one click
+    detail = client.get(reverse("campaigns:detail", args=["nightsky"]))
+    assert f'href="{url}"'.encode() in detail.content
+    assert f'action="{url}"'.encode() not in detail.content

@@ -133,7 +133,7 @@ def test_withdraw_by_the_requester_only(pi, requester, campaign):
 
 def test_leave_and_revoke(pi, manager, member, campaign):
     services.membership_leave(membership=open_membership(campaign, member), actor=member)
-    assert Membership.objects.get(campaign=campaign, account=member).state == State.REVOKED
+    assert Membership.objects.get(campaign=campaign, account=member).state == State.LEFT
     with pytest.raises(ValidationError, match="PI cannot leave"):
         services.membership_leave(membership=open_membership(campaign, pi), actor=pi)
     with pytest.raises(ValidationError, match="is the PI"):

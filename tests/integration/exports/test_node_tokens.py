@@ -2,15 +2,18 @@
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from accounts.crypto import token_hash
 from accounts.models import AuditEvent
+from campaigns.exports.selection import node_token_for_secret
 from campaigns.models import NodeToken
-from campaigns.services import node_token_create, node_token_revoke
+from campaigns.services import node_token_create, node_token_revoke, node_token_rotate
 
 
 def node_token_command(*args: str) -> tuple[str, str]:
@@ -30,11 +33,62 @@ def test_create_stores_only_the_hash_and_audits(db, admin):
     assert secret not in str(event.detail) + event.comment + event.target
 
 
-def test_names_are_unique_even_after_revocation(db):
+def test_a_name_is_held_by_one_active_token_and_free_again_after_revocation(db):
     node_token, _ = node_token_create(name="door")
-    node_token_revoke(node_token=node_token)
-    with pytest.raises(ValidationError, match="already exists: choose another name"):
+    with pytest.raises(ValidationError, match="is active: choose another name, or rotate it"):
         node_token_create(name="door")
+    node_token_revoke(node_token=node_token)
+    again, secret = node_token_create(name="door")
+    assert again.pk != node_token.pk and node_token_for_secret(token_hash(secret)) == again
+
+
+def test_rotate_gives_a_new_secret_and_keeps_the_old_one_for_the_grace_period(db, admin):
+    old, old_secret = node_token_create(name="door")
+    new, new_secret = node_token_rotate(
+        node_token=old, grace=timedelta(hours=24), actor=admin, ip="192.0.2.7"
+    )
+    assert new.name == "door" and new_secret != old_secret
+    assert node_token_for_secret(token_hash(new_secret)) == new
+    assert node_token_for_secret(token_hash(old_secret)) == old  # still in its grace period
+    old.refresh_from_db()
+    assert old.state() == "grace"
+    assert old.state(now=old.revoked_at + timedelta(seconds=1)) == "revoked"
+    event = AuditEvent.objects.get(action="node_token.rotate")
+    assert (event.actor, event.detail["old"], event.detail["new"]) == (admin, old.pk, new.pk)
+    with pytest.raises(ValidationError, match="not active"):
+        node_token_rotate(node_token=old, grace=timedelta(0))
+    # Past the grace period the old secret is refused; an early revoke ends it at once.
+    NodeToken.objects.filter(pk=old.pk).update(revoked_at=timezone.now() - timedelta(seconds=1))
+    assert node_token_for_secret(token_hash(old_secret)) is None
+    newer, newer_secret = node_token_rotate(node_token=new, grace=timedelta(hours=1))
+    node_token_revoke(node_token=new)
+    assert node_token_for_secret(token_hash(newer_secret)) == newer
+    assert node_token_for_secret(token_hash(new_secret)) is None
+
+
+def test_command_rotate_prints_the_new_token_once_and_says_until_when(db):
+    node_token_command("create", "door")
+    out, err = node_token_command("rotate", "door", "--grace", "90m")
+    secret = out.strip()
+    assert node_token_for_secret(token_hash(secret)).name == "door"
+    assert "The old token works until" in err and secret not in err
+    listing, _ = node_token_command("list")
+    assert re.search(r"door\s+active", listing) and "(rotated)" in listing
+    with pytest.raises(CommandError, match="no active node token named 'nope'"):
+        node_token_command("rotate", "nope")
+    with pytest.raises(CommandError):
+        node_token_command("rotate", "door", "--grace", "soon")
+
+
+def test_admin_rotate_action_shows_the_new_secret_once(client, admin):
+    old, _ = node_token_create(name="door")
+    client.force_login(admin)
+    response = client.post(CHANGELIST, {"action": "rotate_selected", "_selected_action": [old.pk]})
+    body = response.content.decode()
+    assert "Node token door rotated" in body and "keeps working for 24 hours" in body
+    new = NodeToken.objects.get(name="door", revoked_at__isnull=True)
+    secret = re.search(r'value="(ghn_[^"]+)"', body).group(1)
+    assert new.token_hash == token_hash(secret)
 
 
 def test_revoke_is_audited_and_happens_once(db, admin):
@@ -62,7 +116,7 @@ def test_command_create_prints_the_token_once(db):
 
 def test_command_create_refuses_a_duplicate_name(db):
     node_token_command("create", "door")
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match="is active"):
         node_token_command("create", "door")
 
 
@@ -74,9 +128,9 @@ def test_command_revoke(db):
     assert AuditEvent.objects.get(action="node_token.revoke").comment == "retired"
     listing, _ = node_token_command("list")
     assert re.search(r"door\s+revoked", listing)
-    with pytest.raises(CommandError, match="already revoked"):
+    with pytest.raises(CommandError, match="no active node token named 'door'"):
         node_token_command("revoke", "door")
-    with pytest.raises(CommandError, match="no node token named 'nope'"):
+    with pytest.raises(CommandError, match="no active node token named 'nope'"):
         node_token_command("revoke", "nope")
 
 
@@ -127,7 +181,7 @@ def test_admin_add_refuses_a_duplicate_name(client, admin):
     client.force_login(admin)
     response = client.post(ADD, {"name": "webdav-1"})
     assert response.status_code == 200
-    assert "already exists" in response.content.decode()
+    assert "A node token with this name is active" in response.content.decode()
     assert NodeToken.objects.count() == 1
 
 
