@@ -1,0 +1,253 @@
+"""A real XRootD server (Debian's xrootd-server 5.5) with the SciTokens authorization plugin.
+
+Started on free loopback ports in a temporary directory, trusting exactly one token issuer with
+one base path and one audience, and serving HTTP through XrdHttp. Facts this is built on (from
+the XrdSciTokens 5.5.3 and scitokens-cpp 0.7.3 sources and from running them here):
+
+- xrootd refuses to run as root, so it runs as the `xrootd` user (made by the Debian package);
+  everything it reads or writes lives in a temporary directory owned by that user.
+- XRootD 5.5 has no directive to bind to one address; `xrd.allow host` makes it drop every
+  connection that does not come from loopback.
+- scitokens-cpp fetches `<iss>/.well-known/openid-configuration` and the JWKS over HTTPS only,
+  through libcurl, which reads Debian's CA file (/etc/ssl/certs/ca-certificates.crt) and no
+  environment variable. The server is therefore started inside a private mount namespace
+  (`unshare --mount --propagation private`) in which a bundle of the system CAs plus the test CA
+  is bind-mounted over that file; the mount vanishes with the process and the machine's trust
+  store is never changed.
+- scitokens-cpp caches keys in `$XDG_CACHE_HOME/scitokens/scitokens_cpp.sqllite` and refreshes
+  them only after 600 s, even when a token names a `kid` it has not seen. Each server gets its
+  own cache directory, so runs never share keys.
+- Scope paths are relative to the base path and are matched as plain string prefixes
+  (`storage.read:/c4` also opens `/c42`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.harness.ports import free_port, stop_process, wait_for_port
+from tests.harness.tls import SYSTEM_CA_BUNDLE
+
+XROOTD_USER = "xrootd"
+SCITOKENS_PLUGIN = "libXrdAccSciTokens.so"
+REQUIRED_PROGRAMS = ("xrootd", "unshare", "setpriv", "mount", "curl")
+
+
+def xrootd_missing() -> str | None:
+    """Why a real XRootD cannot be started here, or None when it can."""
+    for program in REQUIRED_PROGRAMS:
+        if shutil.which(program) is None:
+            return f"{program} was not found: run scripts/install-system-deps.sh (make test does)."
+    plugin_dirs = [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib")]
+    if not any(d.glob("libXrdAccSciTokens-5.so") for d in plugin_dirs if d.exists()):
+        return "libXrdAccSciTokens-5.so was not found: install xrootd-scitokens-plugins."
+    try:
+        pwd.getpwnam(XROOTD_USER)
+    except KeyError:
+        return "The 'xrootd' system user does not exist: install xrootd-server."
+    if os.geteuid() != 0:
+        return "Starting XRootD in a private mount namespace needs root."
+    return None
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    body: bytes
+
+
+def curl(
+    url: str, *, method: str = "GET", token: str | None = None, data: bytes | None = None
+) -> HttpResult:
+    """One request with the curl program (a real HTTP client), the token as a Bearer header."""
+    with tempfile.NamedTemporaryFile() as body:
+        command = ["curl", "-sS", "-o", body.name, "-w", "%{http_code}", "-X", method]
+        command += ["--max-time", "30"]
+        if token is not None:
+            command += ["-H", f"Authorization: Bearer {token}"]
+        if data is not None:
+            command += ["--data-binary", "@-", "-H", "Content-Type: application/octet-stream"]
+        done = subprocess.run(command + [url], input=data, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"curl {method} {url} failed: {done.stderr.decode(errors='replace')}"
+            )
+        return HttpResult(status=int(done.stdout), body=Path(body.name).read_bytes())
+
+
+@dataclass
+class RunningXrootd:
+    http_port: int
+    root_port: int
+    issuer: str
+    base_path: str
+    audience: str
+    proc: subprocess.Popen = field(repr=False)
+    tmp: Path = field(repr=False)
+
+    @property
+    def data_root(self) -> Path:
+        """The directory that XRootD's `/` maps to."""
+        return self.tmp / "data"
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory of the issuer's base path (scope paths are relative to it)."""
+        return self.data_root / self.base_path.lstrip("/")
+
+    @property
+    def log_file(self) -> Path:
+        return self.tmp / "xrootd.log"
+
+    def url(self, path: str) -> str:
+        """The HTTP URL of a path relative to the base path, e.g. url('/c/file')."""
+        return f"http://127.0.0.1:{self.http_port}{self.base_path.rstrip('/')}{path}"
+
+    def put_file(self, path: str, content: bytes) -> Path:
+        """Place a file (path relative to the base path) directly on disk, owned by xrootd."""
+        target = self.base_dir / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for parent in [target.parent, *target.parent.parents]:
+            if parent == self.data_root.parent:
+                break
+            shutil.chown(parent, XROOTD_USER, XROOTD_USER)
+        target.write_bytes(content)
+        shutil.chown(target, XROOTD_USER, XROOTD_USER)
+        return target
+
+    def get(self, path: str, token: str | None) -> HttpResult:
+        return curl(self.url(path), token=token)
+
+    def put(self, path: str, token: str | None, data: bytes) -> HttpResult:
+        return curl(self.url(path), method="PUT", token=token, data=data)
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def log_size(self) -> int:
+        """A mark to read the log from (see log_since)."""
+        return self.log_file.stat().st_size if self.log_file.exists() else 0
+
+    def log_since(self, mark: int) -> str:
+        with open(self.log_file, "rb") as log:
+            log.seek(mark)
+            return log.read().decode(errors="replace")
+
+    def token_errors_since(self, mark: int) -> list[str]:
+        """What the SciTokens plugin logged about tokens it could not use since `mark`."""
+        return [
+            line
+            for line in self.log_since(mark).splitlines()
+            if "scitokens_GenerateAcls" in line or "scitokens_Validate" in line
+        ]
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _xrootd_config(*, tmp: Path, http_port: int, root_port: int, trace: bool) -> str:
+    lines = [
+        "all.export /",
+        f"oss.localroot {tmp / 'data'}",
+        f"all.adminpath {tmp / 'admin'}",
+        f"all.pidpath {tmp / 'run'}",
+        f"xrd.port {root_port}",
+        # 5.5 cannot bind to one address: refuse every peer that is not loopback.
+        "xrd.allow host localhost",
+        "xrd.allow host 127.0.0.1",
+        f"xrd.protocol XrdHttp:{http_port} libXrdHttp.so",
+        # XrdHttp hands the Authorization header to authorization plugins as the `authz` CGI.
+        "http.header2cgi Authorization authz",
+        "ofs.authorize 1",
+        # Without `++` SciTokens is the only authorization: no valid token, no access.
+        f"ofs.authlib {SCITOKENS_PLUGIN} config={tmp / 'scitokens.cfg'}",
+    ]
+    if trace:
+        lines += ["scitokens.trace all", "http.trace all"]
+    return "\n".join(lines) + "\n"
+
+
+def _scitokens_config(*, issuer: str, base_path: str, audience: str) -> str:
+    return (
+        "[Global]\n"
+        f"audience = {audience}\n"
+        "onmissing = deny\n"
+        "\n"
+        "[Issuer gatehouse]\n"
+        f"issuer = {issuer}\n"
+        f"base_path = {base_path}\n"
+        f"default_user = {XROOTD_USER}\n"
+    )
+
+
+def start_xrootd(
+    *,
+    issuer: str,
+    base_path: str,
+    audience: str,
+    ca_bundle: Path,
+    trace: bool = False,
+) -> RunningXrootd:
+    """Start XRootD trusting `issuer` for `base_path` with `audience`; `ca_bundle` replaces the
+    system CA file for this process only (system CAs plus the test CA, see tls.ThrowawayCA)."""
+    reason = xrootd_missing()
+    if reason:
+        raise RuntimeError(reason)
+    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-xrootd-"))
+    for sub in ("data", "admin", "run", "cache"):
+        (tmp / sub).mkdir()
+    (tmp / "data" / base_path.strip("/")).mkdir(parents=True, exist_ok=True)
+    http_port, root_port = free_port(), free_port()
+    while root_port == http_port:
+        root_port = free_port()
+    (tmp / "xrootd.cfg").write_text(
+        _xrootd_config(tmp=tmp, http_port=http_port, root_port=root_port, trace=trace)
+    )
+    (tmp / "scitokens.cfg").write_text(
+        _scitokens_config(issuer=issuer, base_path=base_path, audience=audience)
+    )
+    bundle = tmp / "ca-bundle.crt"
+    shutil.copyfile(ca_bundle, bundle)
+    for path in [tmp, *tmp.rglob("*")]:
+        shutil.chown(path, XROOTD_USER, XROOTD_USER)
+    tmp.chmod(0o750)
+    bundle.chmod(0o644)
+
+    # Inside the new mount namespace: put the bundle over the system CA file, drop to the xrootd
+    # user and become the server (exec, so the Popen pid is xrootd itself).
+    inner = (
+        'mount --bind "$1" "$2" && exec setpriv --reuid "$3" --regid "$3" --init-groups '
+        '--reset-env env XDG_CACHE_HOME="$4" HOME="$4" xrootd -c "$5" -l "$6"'
+    )
+    args = [str(bundle), str(SYSTEM_CA_BUNDLE), XROOTD_USER, str(tmp / "cache")]
+    args += [str(tmp / "xrootd.cfg"), str(tmp / "xrootd.log")]
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner, "sh", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "startup.log", "wb"),  # noqa: SIM115 - lives as long as the server
+        start_new_session=True,
+    )
+    server = RunningXrootd(
+        http_port=http_port,
+        root_port=root_port,
+        issuer=issuer,
+        base_path=base_path,
+        audience=audience,
+        proc=proc,
+        tmp=tmp,
+    )
+    try:
+        wait_for_port(http_port, proc=proc, what="XRootD")
+    except Exception as exc:
+        startup = (tmp / "startup.log").read_text(errors="replace")
+        log = server.log()[-4000:]
+        server.stop()
+        raise RuntimeError(f"XRootD did not start.\n{startup}\n{log}") from exc
+    return server

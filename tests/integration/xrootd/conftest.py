@@ -1,0 +1,64 @@
+"""Real XRootD with the SciTokens plugin, and the issuers whose tokens it is asked to honour.
+
+One throwaway CA per session; one XRootD per test module (it starts in about a second, and a
+module's tests share its key cache as a real storage element would).
+"""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness.jwks_server import ec_key, rsa_key
+from tests.harness.scitokens_python import scitokens_environment
+from tests.harness.standin_issuer import TlsLoopbackIssuer
+from tests.harness.tls import ThrowawayCA
+from tests.harness.xrootd import RunningXrootd, start_xrootd, xrootd_missing
+
+BASE_PATH = "/store/gatehouse"
+AUDIENCE = "https://xrootd.gatehouse.test"
+
+
+@pytest.fixture(scope="session")
+def throwaway_ca() -> Iterator[ThrowawayCA]:
+    ca = ThrowawayCA()
+    yield ca
+    ca.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(throwaway_ca):
+    """System CAs plus the throwaway CA: what XRootD's libcurl sees as the system CA file."""
+    return throwaway_ca.write_bundle(throwaway_ca.directory / "bundle.crt")
+
+
+@pytest.fixture(scope="module")
+def standin_issuer(throwaway_ca) -> Iterator[TlsLoopbackIssuer]:
+    """STAND-IN issuer for the harness self-test (not Gatehouse): ES256 key `ec1`, RS256 key
+    `rsa1`, and `ec-next`, published before any token uses it as a rotation would."""
+    keys = {"ec1": ec_key(), "rsa1": rsa_key(), "ec-next": ec_key()}
+    server = TlsLoopbackIssuer(context=throwaway_ca.issue_server().server_context(), keys=keys)
+    with server:
+        yield server
+
+
+def start_module_xrootd(*, issuer: str, ca_bundle) -> RunningXrootd:
+    reason = xrootd_missing()
+    if reason:
+        pytest.fail(f"A real XRootD is needed and cannot start: {reason}")
+    return start_xrootd(issuer=issuer, base_path=BASE_PATH, audience=AUDIENCE, ca_bundle=ca_bundle)
+
+
+@pytest.fixture(scope="module")
+def standin_xrootd(standin_issuer, ca_bundle) -> Iterator[RunningXrootd]:
+    server = start_module_xrootd(issuer=standin_issuer.issuer, ca_bundle=ca_bundle)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def python_scitokens(throwaway_ca, tmp_path_factory) -> Iterator[None]:
+    """The scitokens library trusts the throwaway CA and keeps its key cache in a temp dir."""
+    with scitokens_environment(
+        ca_file=throwaway_ca.cert_file, cache_dir=tmp_path_factory.mktemp("scitokens-cache")
+    ):
+        yield

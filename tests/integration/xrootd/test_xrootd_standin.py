@@ -1,0 +1,144 @@
+"""Harness self-test: real XRootD + SciTokens plugin against a STAND-IN TLS issuer.
+
+The issuer here is tests/harness/standin_issuer.py, not Gatehouse; these tests prove that the
+harness (TLS with a throwaway CA in a private mount namespace, plugin configuration, curl) makes
+XRootD enforce tokens, and record what XRootD 5.5 / scitokens-cpp 0.7.3 accept. Gatehouse's own
+issuer is tested the same way in test_xrootd_gatehouse.py.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness.jwks_server import ec_key
+from tests.harness.tls import SYSTEM_CA_BUNDLE
+from tests.integration.xrootd.checks import SCOPE, assert_xrootd_answer
+from tests.integration.xrootd.standin_cases import (
+    EMBARGOED,
+    FILES,
+    READ_CASES,
+    UPLOAD_CASES,
+    Case,
+    new_name,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def xrootd(standin_xrootd):
+    for path, content in FILES.items():
+        standin_xrootd.put_file(path, content)
+    return standin_xrootd
+
+
+@pytest.mark.parametrize("case", READ_CASES, ids=lambda case: case.name)
+def test_read(xrootd, standin_issuer, case: Case):
+    mark = xrootd.log_size()
+
+    result = xrootd.get(case.path, case.token(standin_issuer))
+
+    assert_xrootd_answer(xrootd, mark, result, status=case.xrootd_status, refusal=case.refusal)
+    if case.xrootd_status == 200:
+        assert result.body == FILES[case.path]
+    else:
+        assert FILES[case.path] not in result.body
+
+
+def test_no_token_is_refused(xrootd):
+    result = xrootd.get(EMBARGOED, None)
+
+    assert result.status == 403
+    assert FILES[EMBARGOED] not in result.body
+
+
+@pytest.mark.parametrize("case", UPLOAD_CASES, ids=lambda case: case.name)
+def test_upload(xrootd, standin_issuer, case: Case):
+    path = new_name()
+    content = f"uploaded by {case.name}\n".encode()
+    mark = xrootd.log_size()
+
+    result = xrootd.put(path, case.token(standin_issuer), content)
+
+    assert_xrootd_answer(xrootd, mark, result, status=case.xrootd_status, refusal=case.refusal)
+    on_disk = xrootd.base_dir / path.lstrip("/")
+    if case.xrootd_status == 200:
+        assert on_disk.read_bytes() == content
+    else:
+        assert not on_disk.exists()
+
+
+def test_create_scope_does_not_overwrite_but_modify_does(xrootd, standin_issuer):
+    path = new_name()
+    xrootd.put_file(path, b"original\n")
+    create = Case("create", "storage.create:/c", "storage.create", path, 403, False)
+    modify = Case("modify", "storage.modify:/c", "storage.modify", path, 200, True)
+
+    mark = xrootd.log_size()
+    refused = xrootd.put(path, create.token(standin_issuer), b"overwritten by create\n")
+    assert_xrootd_answer(xrootd, mark, refused, status=403, refusal=SCOPE)
+    assert (xrootd.base_dir / path.lstrip("/")).read_bytes() == b"original\n"
+
+    mark = xrootd.log_size()
+    allowed = xrootd.put(path, modify.token(standin_issuer), b"corrected\n")
+    assert_xrootd_answer(xrootd, mark, allowed, status=200)
+    assert (xrootd.base_dir / path.lstrip("/")).read_bytes() == b"corrected\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "claims", "headers", "status", "refusal"),
+    [
+        # Without wlcg.ver the token is read as a SciToken, whose profile refuses client_id.
+        ("without wlcg.ver", {"wlcg.ver": None}, {}, 403, "'client_id' claim verification"),
+        ("without aud", {"aud": None}, {}, 403, "'aud' claim required for WLCG profile"),
+        ("without nbf", {"nbf": None}, {}, 403, "'nbf' claim is mandatory"),
+        ("without nbf, typ at+jwt", {"nbf": None}, {"typ": "at+jwt"}, 200, ""),
+        # jwt-cpp reports a token not yet valid with the words it uses for an expired one.
+        ("nbf in the future", {"nbf": int(time.time()) + 3600}, {}, 403, "token expired"),
+    ],
+    ids=["no wlcg.ver", "no aud", "no nbf", "no nbf, typ at+jwt", "nbf in the future"],
+)
+def test_profile_facts(xrootd, standin_issuer, name, claims, headers, status, refusal):
+    """What scitokens-cpp 0.7.3 requires of a WLCG token: the issuer must meet these."""
+    case = Case(
+        name,
+        "storage.read:/c",
+        "storage.read",
+        EMBARGOED,
+        status,
+        False,
+        claims=claims,
+        headers=headers,
+    )
+    mark = xrootd.log_size()
+
+    result = xrootd.get(EMBARGOED, case.token(standin_issuer))
+
+    assert_xrootd_answer(xrootd, mark, result, status=status, refusal=refusal)
+
+
+def test_key_published_after_first_fetch_is_not_seen_for_ten_minutes(xrootd, standin_issuer):
+    """Why the JWKS must publish the next key before it signs anything: scitokens-cpp 0.7.3
+    caches an issuer's JWKS for 600 s and does not refetch for an unknown `kid`."""
+    warm = Case("warm", "storage.read:/c", "storage.read", EMBARGOED, 200, True)
+    assert xrootd.get(EMBARGOED, warm.token(standin_issuer)).status == 200
+    standin_issuer.private_keys["ec-late"] = ec_key()
+    standin_issuer.publish()
+    fetches = standin_issuer.jwks_requests
+
+    late = Case("late", "storage.read:/c", "storage.read", EMBARGOED, 403, True, kid="ec-late")
+    mark = xrootd.log_size()
+    result = xrootd.get(EMBARGOED, late.token(standin_issuer))
+
+    assert_xrootd_answer(
+        xrootd, mark, result, status=403, refusal="Key ID is not published by the issuer"
+    )
+    assert standin_issuer.jwks_requests == fetches
+
+
+def test_the_machine_trust_store_is_untouched(xrootd, throwaway_ca):
+    """The test CA reaches XRootD only through its private mount namespace."""
+    assert throwaway_ca.cert_pem not in SYSTEM_CA_BUNDLE.read_bytes()
+    assert str(SYSTEM_CA_BUNDLE) not in Path("/proc/self/mountinfo").read_text()
+    assert xrootd.proc.poll() is None
