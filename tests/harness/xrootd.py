@@ -23,9 +23,11 @@ the XrdSciTokens 5.5.3 and scitokens-cpp 0.7.3 sources and from running them her
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -126,6 +128,19 @@ class RunningXrootd:
 
     def put(self, path: str, token: str | None, data: bytes) -> HttpResult:
         return curl(self.url(path), method="PUT", token=token, data=data)
+
+    @property
+    def key_cache(self) -> Path:
+        return self.tmp / "cache" / "scitokens" / "scitokens_cpp.sqllite"
+
+    def forget_issuer_keys(self) -> int:
+        """Empty scitokens-cpp's key cache, as a restart with a fresh cache would; returns the
+        number of issuers forgotten. For tests whose issuer gets new keys with a fresh database:
+        never between the steps of a rotation test, which must see the real cache."""
+        if not self.key_cache.exists():
+            return 0
+        with contextlib.closing(sqlite3.connect(self.key_cache)) as db, db:
+            return db.execute("DELETE FROM keycache").rowcount
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

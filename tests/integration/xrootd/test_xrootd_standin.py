@@ -142,3 +142,15 @@ def test_the_machine_trust_store_is_untouched(xrootd, throwaway_ca):
     assert throwaway_ca.cert_pem not in SYSTEM_CA_BUNDLE.read_bytes()
     assert str(SYSTEM_CA_BUNDLE) not in Path("/proc/self/mountinfo").read_text()
     assert xrootd.proc.poll() is None
+
+
+def test_forgetting_the_key_cache_makes_xrootd_fetch_the_jwks_again(xrootd, standin_issuer):
+    token = Case("read", "storage.read:/c", "storage.read", EMBARGOED, 200, True).token
+    assert xrootd.get(EMBARGOED, token(standin_issuer)).status == 200
+    fetches = standin_issuer.jwks_requests
+
+    assert xrootd.forget_issuer_keys() == 1
+    assert xrootd.get(EMBARGOED, token(standin_issuer)).status == 200
+
+    assert standin_issuer.jwks_requests == fetches + 1
+    assert list(xrootd.key_cache.parent.iterdir()) == [xrootd.key_cache]
