@@ -5,8 +5,13 @@ import pytest
 
 from tests.harness.jwks_server import ec_key
 from tests.harness.scitokens_python import python_verify
-from tests.integration.xrootd.conftest import AUDIENCE
-from tests.integration.xrootd.standin_cases import READ_CASES, UPLOAD_CASES, Case, new_name
+from tests.integration.storage_tokens.xrootd.conftest import AUDIENCE
+from tests.integration.storage_tokens.xrootd.standin_cases import (
+    READ_CASES,
+    UPLOAD_CASES,
+    Case,
+    new_name,
+)
 
 
 @pytest.mark.parametrize("case", READ_CASES + UPLOAD_CASES, ids=lambda case: case.name)

@@ -13,8 +13,8 @@ import pytest
 
 from tests.harness.jwks_server import ec_key
 from tests.harness.tls import SYSTEM_CA_BUNDLE
-from tests.integration.xrootd.checks import SCOPE, assert_xrootd_answer
-from tests.integration.xrootd.standin_cases import (
+from tests.integration.storage_tokens.xrootd.checks import SCOPE, assert_xrootd_answer
+from tests.integration.storage_tokens.xrootd.standin_cases import (
     EMBARGOED,
     FILES,
     READ_CASES,

@@ -8,8 +8,8 @@ from typing import Any
 
 from tests.harness.jwks_server import ec_key
 from tests.harness.standin_issuer import TlsLoopbackIssuer
-from tests.integration.xrootd.checks import SCOPE
-from tests.integration.xrootd.conftest import AUDIENCE
+from tests.integration.storage_tokens.xrootd.checks import SCOPE
+from tests.integration.storage_tokens.xrootd.conftest import AUDIENCE
 
 EMBARGOED = "/c/embargoed.dat"
 NEIGHBOUR = "/c42/neighbour.dat"  # a string-prefix neighbour of /c4
