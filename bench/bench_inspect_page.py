@@ -49,19 +49,22 @@ def main(argv: list[str] | None = None) -> dict:
                 }
             )
         )
-        # The page reads no table, so without `make bench`'s database an empty SQLite will do.
+        # The page reads only the storage elements, so an in-memory SQLite will do.
         os.environ.setdefault("DATABASE_URL", "sqlite://")
         os.environ.update(
             DJANGO_SETTINGS_MODULE="webui.settings",
             GATEHOUSE_IDPSECRETS=str(secrets),
             DEBUG="False",
-            GATEHOUSE_STORAGE_ELEMENTS=json.dumps(
-                [{"name": "se", "url": "https://storage.example.org"}]
-            ),
         )
         import django
 
         django.setup()
+        from django.core.management import call_command
+
+        from tokens.models import StorageElement
+
+        call_command("migrate", verbosity=0)
+        StorageElement.objects.create(name="se", audiences=["https://storage.example.org"])
         from django.test import Client
         from django.test.utils import setup_test_environment
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("tokens/", include("tokens.urls")),
+    path("", include("tokens.issuer.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("exports/", include("campaigns.exports.urls")),
     path("admin/", admin.site.urls),

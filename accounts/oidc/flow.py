@@ -108,13 +108,18 @@ def _forget_expired(request: HttpRequest) -> None:
         request.session.modified = True
 
 
-def login_rate_exceeded(request: HttpRequest) -> bool:
-    """Count one login start for the client's address; True past GATEHOUSE_LOGIN_RATE a minute."""
-    key = f"login-starts:{client_ip(request)}:{int(time.time() // 60)}"
+def rate_exceeded(bucket: str, limit: int) -> bool:
+    """Count one event in `bucket` for this minute (in the shared cache); True past `limit`."""
+    key = f"{bucket}:{int(time.time() // 60)}"
     cache.add(key, 0, timeout=120)
     try:
         count = cache.incr(key)
     except ValueError:  # evicted between add and incr
         cache.set(key, 1, timeout=120)
         count = 1
-    return count > settings.GATEHOUSE_LOGIN_RATE
+    return count > limit
+
+
+def login_rate_exceeded(request: HttpRequest) -> bool:
+    """Count one login start for the client's address; True past GATEHOUSE_LOGIN_RATE a minute."""
+    return rate_exceeded(f"login-starts:{client_ip(request)}", settings.GATEHOUSE_LOGIN_RATE)

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from itertools import groupby
 from operator import itemgetter
 
+from django.conf import settings
+
 from accounts.idps import get_providers, provider_for_issuer
 from accounts.models import Identity
 from campaigns.exports.base import ExportError, ExportReport
-from campaigns.exports.selection import gid_rows_by_account, identity_rows
+from campaigns.exports.selection import gid_rows_by_account, identity_rows, token_subject_rows
 
 _NEEDS_QUOTES = re.compile(r"[\s\"'\\]")
 _UNWRITABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
@@ -50,6 +52,12 @@ def _check_op_aliases() -> None:
                 "give each provider its own op_alias in idpsecrets.json."
             )
         seen[provider.op_alias] = provider.nickname
+    own = settings.GATEHOUSE_ISSUER_OP_ALIAS
+    if own and own in seen:
+        raise ExportError(
+            f"Provider {seen[own]!r} uses op_alias {own!r}, which GATEHOUSE_ISSUER_OP_ALIAS "
+            "gives Gatehouse's own storage tokens: choose another alias for one of them."
+        )
 
 
 def multimap_ids(report: ExportReport) -> Iterator[str]:
@@ -89,6 +97,11 @@ def _multimap_id_lines(report: ExportReport) -> Iterator[str]:
             )
         seen.add(key)
         yield f"{multimap_word(principal, value)} username:{name} uid:{uid} gid:{uid},true\n"
+    # Storage tokens Gatehouse issues carry the account's opaque token subject as `sub`.
+    alias = settings.GATEHOUSE_ISSUER_OP_ALIAS
+    if alias:
+        for name, subject, uid in token_subject_rows():
+            yield f"oidc:{subject}@{alias} username:{name} uid:{uid} gid:{uid},true\n"
 
 
 def multimap_campaigns(report: ExportReport) -> Iterator[str]:

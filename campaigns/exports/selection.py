@@ -55,6 +55,17 @@ def identity_rows() -> Iterator[tuple[str, str, str, int]]:
     )
 
 
+def token_subject_rows() -> Iterator[tuple[str, str, int]]:
+    """(account name, token subject, uid) of exported accounts, by name: the `sub` of the
+    storage tokens Gatehouse itself issues."""
+    return (
+        exported_accounts()
+        .order_by(binary("name"))
+        .values_list("name", "token_subject", "uid")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+
+
 def account_rows() -> Iterator[tuple[str, int, str, str]]:
     """(name, uid, display name, email) of exported accounts, by name."""
     return (

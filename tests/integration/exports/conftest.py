@@ -5,6 +5,7 @@ golden files in tests/golden/ stay valid; add new rows at the end.
 """
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -110,6 +111,8 @@ def export_data(db, export_settings) -> ExportData:
     suspended = account_create(name="suspended", display_name="Sam Suspended")
     lapsed = account_create(name="lapsed", display_name="Lee Lapsed")
     Account.objects.filter(pk=suspended.pk).update(status=Account.Status.SUSPENDED)
+    for account in (jdoe, asmith, mueller, boneil, suspended, lapsed):  # golden-file stable
+        Account.objects.filter(pk=account.pk).update(token_subject=uuid.UUID(int=account.uid))
     # No uid: a service account made outside the account service never reaches the nodes.
     Account.objects.create(name="svc-nouid", type=Account.Type.SERVICE, display_name="No uid")
 

@@ -1,0 +1,187 @@
+"""Signing keys of the storage-token issuer: create, rotate, retire, publish (JWKS), sign.
+
+A key is `next` (published, not yet signing: storage caches learn it before it is used),
+`active` (signs; exactly one) or `retired` (published until every token it signed has expired,
+plus GATEHOUSE_ISSUER_KEY_CACHE seconds for the storage's key cache). Private keys are PEM,
+encrypted at rest with the token key ring (accounts/crypto.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from accounts.models import Account
+from accounts.services import audit_record
+from tokens.models import MAX_STORAGE_TOKEN_LIFETIME, IssuerKey, StorageElement
+
+TOKEN_TYPE = "at+jwt"
+
+
+class NoSigningKey(Exception):
+    """There is no active issuer key: run `manage.py issuer_key create`."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _generate(alg: str):
+    if alg == IssuerKey.Alg.RS256:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _public_jwk(private_key, alg: str) -> dict[str, Any]:
+    algorithm = RSAAlgorithm if alg == IssuerKey.Alg.RS256 else ECAlgorithm
+    jwk = json.loads(algorithm.to_jwk(private_key.public_key()))
+    # RFC 7638 thumbprint as the kid: stable, and says nothing about when the key was made.
+    members = {k: jwk[k] for k in sorted(jwk) if k in ("crv", "e", "kty", "n", "x", "y")}
+    kid = _b64(hashlib.sha256(json.dumps(members, separators=(",", ":")).encode()).digest())
+    return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
+
+
+@transaction.atomic
+def issuer_key_create(*, alg: str = IssuerKey.Alg.ES256, actor: Account | None = None) -> IssuerKey:
+    """A new `next` key; it becomes `active` at once when there is no active key yet."""
+    private_key = _generate(alg)
+    jwk = _public_jwk(private_key, alg)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    has_active = IssuerKey.objects.select_for_update().filter(state=IssuerKey.State.ACTIVE)
+    now = timezone.now()
+    key = IssuerKey(kid=jwk["kid"], alg=alg, private_key=pem, public_jwk=jwk)
+    if not has_active.exists():
+        key.state, key.activated = IssuerKey.State.ACTIVE, now
+    key.full_clean()
+    key.save()
+    audit_record(
+        action="issuer_key.create", actor=actor, target=f"kid:{key.kid}", detail={"alg": alg}
+    )
+    return key
+
+
+def _longest_lifetime() -> timedelta:
+    longest = StorageElement.objects.aggregate(longest=Max("max_lifetime"))["longest"]
+    return min(longest or MAX_STORAGE_TOKEN_LIFETIME, MAX_STORAGE_TOKEN_LIFETIME)
+
+
+@transaction.atomic
+def issuer_key_rotate(*, actor: Account | None = None) -> IssuerKey:
+    """The next key becomes active (one is made if none waits), the active one retires, and a
+    new next key is published. Returns the new active key."""
+    keys = list(IssuerKey.objects.select_for_update().exclude(state=IssuerKey.State.RETIRED))
+    active = next((k for k in keys if k.state == IssuerKey.State.ACTIVE), None)
+    waiting = sorted((k for k in keys if k.state == IssuerKey.State.NEXT), key=lambda k: k.created)
+    alg = active.alg if active else IssuerKey.Alg.ES256
+    now = timezone.now()
+    if active is not None:
+        active.state, active.retired = IssuerKey.State.RETIRED, now
+        # Every token it signed expires by then: lifetimes are capped per storage element.
+        active.last_expiry = now + _longest_lifetime()
+        active.save(update_fields=["state", "retired", "last_expiry"])
+    promoted = waiting[0] if waiting else issuer_key_create(alg=alg, actor=actor)
+    promoted.state, promoted.activated = IssuerKey.State.ACTIVE, now
+    promoted.save(update_fields=["state", "activated"])
+    if len(waiting) <= 1:
+        issuer_key_create(alg=alg, actor=actor)
+    audit_record(
+        action="issuer_key.rotate",
+        actor=actor,
+        target=f"kid:{promoted.kid}",
+        detail={"retired": active.kid if active else None},
+    )
+    _signer_for.cache_clear()
+    return promoted
+
+
+@transaction.atomic
+def issuer_key_retire(*, kid: str, actor: Account | None = None, now: bool = False) -> IssuerKey:
+    """Retire a next or retired key; `now` also takes it out of the JWKS at once (a leaked key:
+    tokens it signed stop verifying once storage refreshes its key cache). The active key is
+    retired by `rotate`, so that something always signs."""
+    key = IssuerKey.objects.select_for_update().filter(kid=kid).first()
+    if key is None:
+        raise ValueError(f"There is no issuer key {kid!r}: `issuer_key list` shows them.")
+    if key.state == IssuerKey.State.ACTIVE:
+        raise ValueError(
+            f"Key {kid} is the active key: run `issuer_key rotate` first, then retire it."
+        )
+    stamp = timezone.now()
+    key.state = IssuerKey.State.RETIRED
+    key.retired = key.retired or stamp
+    if now:
+        key.last_expiry = stamp - timedelta(seconds=settings.GATEHOUSE_ISSUER_KEY_CACHE)
+    elif key.last_expiry is None:
+        key.last_expiry = stamp
+    key.save(update_fields=["state", "retired", "last_expiry"])
+    audit_record(action="issuer_key.retire", actor=actor, target=f"kid:{kid}", detail={"now": now})
+    _signer_for.cache_clear()
+    return key
+
+
+def published_keys(*, at: datetime | None = None) -> list[IssuerKey]:
+    """Keys the JWKS names: active, next, and retired ones still needed by unexpired tokens."""
+    at = at or timezone.now()
+    grace = timedelta(seconds=settings.GATEHOUSE_ISSUER_KEY_CACHE)
+    return list(
+        IssuerKey.objects.filter(
+            Q(state__in=[IssuerKey.State.ACTIVE, IssuerKey.State.NEXT])
+            | Q(state=IssuerKey.State.RETIRED, last_expiry__gt=at - grace)
+        ).order_by("state", "-created")
+    )
+
+
+def jwks_document(*, at: datetime | None = None) -> dict[str, list[dict]]:
+    return {"keys": [key.public_jwk for key in published_keys(at=at)]}
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """The active key, loaded once per process (decrypting and parsing PEM costs ~1 ms)."""
+
+    kid: str
+    alg: str
+    key: Any
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(
+            claims, self.key, algorithm=self.alg, headers={"kid": self.kid, "typ": TOKEN_TYPE}
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _signer_for(kid: str) -> Signer:
+    key = IssuerKey.objects.get(kid=kid)
+    private = serialization.load_pem_private_key(key.private_key.encode(), password=None)
+    return Signer(kid=key.kid, alg=key.alg, key=private)
+
+
+def active_signer() -> Signer:
+    """The signer of the active key (one small query, so a rotation elsewhere is seen at once)."""
+    kid = (
+        IssuerKey.objects.filter(state=IssuerKey.State.ACTIVE).values_list("kid", flat=True).first()
+    )
+    if kid is None:
+        raise NoSigningKey(
+            "Gatehouse has no active storage-token signing key: an admin runs "
+            "`manage.py issuer_key create`."
+        )
+    return _signer_for(kid)

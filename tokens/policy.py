@@ -1,0 +1,319 @@
+"""Who gets which storage token: the issuer's one policy, explained like "who can read this path".
+
+Reading follows the access rule of campaigns/selectors.py (`path_access`, `viewer_for`), so a
+token never allows more than the storage mapping files do:
+
+- an active account that is an approved member, a manager or the PI of a campaign gets
+  `storage.read` on the campaign's data paths while the embargo runs (`storage.stage` too where
+  the storage element keeps them on tape); after the embargo every active account may;
+- PIs and managers may also get `storage.create` and `storage.modify` under those paths;
+- an archived campaign grants nothing, a suspended account gets nothing;
+- a scope path that lies above another campaign's path, or is a string prefix of one (XRootD
+  matches `storage.read:/c4` against `/c42`), is given only to who may use that path as well;
+- registered clients stay within their storage elements, path prefixes and operations.
+
+A request may ask for less (a sub-path down to one file, fewer operations, a shorter lifetime);
+the policy never widens it. A refusal is a `Refused` naming its rule and saying what to do.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Account
+from campaigns.models import Campaign
+from campaigns.selectors import AccessReason, path_access, viewer_for
+from tokens.models import STORAGE_SCOPE_OPERATIONS, OAuthClient, StorageElement
+from tokens.paths import path_covers, path_join, path_relative, storage_path
+
+WRITE_OPERATIONS = ("create", "modify")
+_SCOPE = re.compile(r"storage\.(read|create|modify|stage):(/\S*)\Z")
+
+
+class Refused(Exception):
+    """A request the policy refuses. `rule` names the rule, `error` is the OAuth error code."""
+
+    def __init__(self, rule: str, message: str, *, error: str = "access_denied") -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.error = error
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRequest:
+    operation: str
+    path: str  # relative to the storage element's base path, canonical
+
+    @property
+    def scope(self) -> str:
+        return f"storage.{self.operation}:{self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What the policy allows: the scopes (as asked), the lifetime, and why, per scope."""
+
+    scopes: tuple[ScopeRequest, ...]
+    lifetime: timedelta
+    reasons: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        return " ".join(item.scope for item in self.scopes)
+
+
+def parse_scopes(text: str | list[str] | tuple[str, ...]) -> list[ScopeRequest]:
+    """WLCG storage scopes ('storage.read:/nightsky/f.fits ...') as requests; Refused otherwise."""
+    words = text.split() if isinstance(text, str) else list(text)
+    if not words:
+        raise Refused(
+            "scope-missing",
+            "Name the scopes you need, e.g. scope=storage.read:/nightsky (paths relative to the "
+            "storage element's base path).",
+            error="invalid_scope",
+        )
+    found: list[ScopeRequest] = []
+    for word in words:
+        match = _SCOPE.fullmatch(word)
+        if match is None:
+            raise Refused(
+                "scope-syntax",
+                f"{word!r} is not a storage scope Gatehouse issues: write "
+                f"storage.<{'|'.join(STORAGE_SCOPE_OPERATIONS)}>:<absolute path>.",
+                error="invalid_scope",
+            )
+        try:
+            path = storage_path(match.group(2))
+        except ValueError as exc:
+            raise Refused("path-unsafe", f"{word!r}: {exc}", error="invalid_scope") from None
+        request = ScopeRequest(match.group(1), path)
+        if request not in found:
+            found.append(request)
+    return found
+
+
+def _lifetime(element: StorageElement, asked: timedelta | None) -> timedelta:
+    if asked is None:
+        return element.max_lifetime
+    if asked <= timedelta(0) or asked > element.max_lifetime:
+        raise Refused(
+            "lifetime",
+            f"Tokens for {element.name} live at most {_minutes(element.max_lifetime)}: ask for "
+            "that or less.",
+            error="invalid_request",
+        )
+    return asked
+
+
+def _minutes(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
+
+
+def _element_usable(element: StorageElement) -> None:
+    if not element.enabled:
+        raise Refused(
+            "storage-element-disabled",
+            f"Storage element {element.name} is disabled; ask the data centre which one to use.",
+            error="invalid_target",
+        )
+
+
+def _account_usable(account: Account) -> None:
+    if not account.is_active:
+        raise Refused(
+            "account-inactive",
+            f"Account {account.name} is {account.get_status_display()}, so it gets no storage "
+            "tokens. An admin can reactivate it.",
+        )
+
+
+def _may(
+    account: Account, operation: str, path: str, element: StorageElement, today: datetime.date
+) -> str:
+    """Why `account` may do `operation` on storage path `path`; Refused when it may not."""
+    decision = path_access(path=path, account=account, today=today)
+    campaign = decision.campaign
+    if decision.reason in (AccessReason.NO_CAMPAIGN, AccessReason.SUSPENDED) or campaign is None:
+        raise Refused(
+            "no-campaign", decision.explanation.replace("grants no access", "issues no token")
+        )
+    if campaign.status == Campaign.Status.ARCHIVED:
+        raise Refused(
+            "campaign-archived",
+            f"{path} belongs to campaign {campaign.slug}, which is archived: it grants no "
+            "storage tokens. Ask its PI or the data centre if you still need the data.",
+        )
+    if operation == "stage" and not element.is_tape(path):
+        raise Refused(
+            "not-tape",
+            f"{path} is not on tape at {element.name}, so there is nothing to stage: ask for "
+            "storage.read.",
+            error="invalid_scope",
+        )
+    viewer = None
+    if operation in WRITE_OPERATIONS or not decision.allowed:
+        viewer = viewer_for(campaign=campaign, account=account, today=today)
+    if operation in WRITE_OPERATIONS:
+        if viewer.is_pi or viewer.is_manager:
+            role = "the PI" if viewer.is_pi else "a manager"
+            return f"{account.name} is {role} of campaign {campaign.slug} (uploads, corrections)."
+        raise Refused(
+            "writers-only",
+            f"Only the PI and managers of campaign {campaign.slug} may get storage.{operation} "
+            f"on {path}; ask for storage.read, or ask the PI.",
+        )
+    if decision.allowed:
+        return decision.explanation
+    if viewer.is_pi or viewer.is_manager:
+        role = "the PI" if viewer.is_pi else "a manager"
+        return f"{account.name} is {role} of campaign {campaign.slug}, under embargo."
+    raise Refused("embargo-not-member", decision.explanation)
+
+
+def _others_inside(path: str, deciding: set[str]) -> list[str]:
+    """Other campaigns' data paths that a scope on `path` would also open: paths below it, and
+    paths it is a string prefix of (XRootD compares scope paths as strings)."""
+    found = []
+    for paths in Campaign.objects.values_list("data_paths", flat=True):
+        for other in paths or ():
+            other = other.rstrip("/") or "/"
+            if other != path and other.startswith(path) and other not in deciding:
+                found.append(other)
+    return found
+
+
+def _check_one(
+    account: Account, request: ScopeRequest, element: StorageElement, today: datetime.date
+) -> str:
+    path = path_join(element.base_path, request.path)
+    reason = _may(account, request.operation, path, element, today)
+    for other in _others_inside(path, {path}):
+        how = "lies inside it" if path_covers(path, other) else "starts with the same letters"
+        try:
+            _may(account, request.operation, other, element, today)
+        except Refused:
+            raise Refused(
+                "would-open-other-campaign",
+                f"{request.scope} would also open {other} at {element.name} ({other} {how}), "
+                "which you may not use: ask for a narrower path.",
+                error="invalid_scope",
+            ) from None
+    return reason
+
+
+def decide(
+    *,
+    account: Account,
+    storage_element: StorageElement,
+    scopes: list[ScopeRequest],
+    lifetime: timedelta | None = None,
+    today: datetime.date | None = None,
+) -> Grant:
+    """The grant for a person's request, or Refused naming the first rule that refused."""
+    today = today or timezone.localdate()
+    _element_usable(storage_element)
+    _account_usable(account)
+    granted_lifetime = _lifetime(storage_element, lifetime)
+    if not scopes:
+        parse_scopes("")  # raises the "name the scopes" refusal
+    reasons = tuple(_check_one(account, item, storage_element, today) for item in scopes)
+    return Grant(tuple(scopes), granted_lifetime, reasons)
+
+
+def client_limits(
+    *, client: OAuthClient, storage_element: StorageElement, scopes: list[ScopeRequest]
+) -> None:
+    """A registered client stays within its storage elements and path prefixes."""
+    if storage_element.name not in client.audiences:
+        raise Refused(
+            "client-audience",
+            f"Client {client.client_id} is not registered for storage element "
+            f"{storage_element.name}; ask the data centre to add it.",
+            error="invalid_target",
+        )
+    for item in scopes:
+        if not any(path_covers(prefix, item.path) for prefix in client.path_prefixes):
+            raise Refused(
+                "client-prefix",
+                f"{item.scope} is outside the paths client {client.client_id} is registered for "
+                f"({', '.join(client.path_prefixes) or 'none'}).",
+                error="invalid_scope",
+            )
+
+
+def decide_for_client(
+    *,
+    client: OAuthClient,
+    storage_element: StorageElement,
+    scopes: list[ScopeRequest],
+    lifetime: timedelta | None = None,
+) -> Grant:
+    """client_credentials: the client's own service account, within what it is registered for."""
+    _element_usable(storage_element)
+    account = client.service_account
+    if account is None:
+        raise Refused(
+            "client-no-service-account",
+            f"Client {client.client_id} has no service account, so it can only exchange a "
+            "person's token.",
+            error="unauthorized_client",
+        )
+    _account_usable(account)
+    granted_lifetime = _lifetime(storage_element, lifetime)
+    if not scopes:
+        parse_scopes("")
+    client_limits(client=client, storage_element=storage_element, scopes=scopes)
+    for item in scopes:
+        if item.operation not in client.operations:
+            raise Refused(
+                "client-operation",
+                f"Client {client.client_id} may get {', '.join(client.operations) or 'no'} "
+                f"operations, not storage.{item.operation}.",
+                error="invalid_scope",
+            )
+    reason = f"client {client.client_id} is registered for these paths at {storage_element.name}"
+    return Grant(tuple(scopes), granted_lifetime, tuple(reason for _ in scopes))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the Storage access panel offers one account for one campaign at one element."""
+
+    storage_element: StorageElement
+    paths: tuple[str, ...]  # the campaign's data paths, relative to the element's base path
+    operations: tuple[str, ...]
+    why_not: str = ""
+
+
+def campaign_offer(
+    *, account: Account, campaign: Campaign, storage_element: StorageElement
+) -> Offer:
+    """The operations `account` may ask for on `campaign`'s paths at `storage_element`."""
+    relative = tuple(
+        rel
+        for path in campaign.data_paths or ()
+        if (rel := path_relative(storage_element.base_path, path.rstrip("/") or "/")) is not None
+    )
+    if not relative:
+        return Offer(storage_element, (), (), "its data paths are outside this element's area")
+    operations: list[str] = []
+    why_not = ""
+    for operation in STORAGE_SCOPE_OPERATIONS:
+        try:
+            decide(
+                account=account,
+                storage_element=storage_element,
+                scopes=[ScopeRequest(operation, relative[0])],
+            )
+        except Refused as refusal:
+            why_not = why_not or refusal.message
+            continue
+        operations.append(operation)
+    return Offer(storage_element, relative, tuple(operations), "" if operations else why_not)
