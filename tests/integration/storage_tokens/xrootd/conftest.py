@@ -1,10 +1,13 @@
 """Real XRootD with the SciTokens plugin, and the issuers whose tokens it is asked to honour.
 
 One throwaway CA per session; one XRootD per test module (it starts in about a second, and a
-module's tests share its key cache as a real storage element would).
+module's tests share its key cache as a real storage element would). Gatehouse's issuer is the
+live server behind a TLS-terminating proxy, because scitokens-cpp and the scitokens library
+fetch discovery and JWKS over HTTPS only; SITE_URL (= `iss`) is the proxy's https URL.
 """
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,9 +15,11 @@ from tests.harness.jwks_server import ec_key, rsa_key
 from tests.harness.scitokens_python import scitokens_environment
 from tests.harness.standin_issuer import TlsLoopbackIssuer
 from tests.harness.tls import ThrowawayCA
+from tests.harness.tls_proxy import TlsTerminatingProxy
 from tests.harness.xrootd import RunningXrootd, start_xrootd, xrootd_missing
 
-BASE_PATH = "/store/gatehouse"
+BASE_PATH = "/store/gatehouse"  # the stand-in issuer's area
+GATEHOUSE_BASE_PATH = "/data"  # the storage element's base path for Gatehouse's tokens
 AUDIENCE = "https://xrootd.gatehouse.test"
 
 
@@ -41,16 +46,44 @@ def standin_issuer(throwaway_ca) -> Iterator[TlsLoopbackIssuer]:
         yield server
 
 
-def start_module_xrootd(*, issuer: str, ca_bundle) -> RunningXrootd:
+def start_module_xrootd(*, issuer: str, base_path: str, ca_bundle) -> RunningXrootd:
     reason = xrootd_missing()
     if reason:
         pytest.fail(f"A real XRootD is needed and cannot start: {reason}")
-    return start_xrootd(issuer=issuer, base_path=BASE_PATH, audience=AUDIENCE, ca_bundle=ca_bundle)
+    return start_xrootd(issuer=issuer, base_path=base_path, audience=AUDIENCE, ca_bundle=ca_bundle)
 
 
 @pytest.fixture(scope="module")
 def standin_xrootd(standin_issuer, ca_bundle) -> Iterator[RunningXrootd]:
-    server = start_module_xrootd(issuer=standin_issuer.issuer, ca_bundle=ca_bundle)
+    server = start_module_xrootd(
+        issuer=standin_issuer.issuer, base_path=BASE_PATH, ca_bundle=ca_bundle
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gatehouse_tls(live_server, throwaway_ca) -> Iterator[TlsTerminatingProxy]:
+    """https://127.0.0.1:PORT in front of the live server."""
+    context = throwaway_ca.issue_server().server_context()
+    port = urlsplit(live_server.url).port
+    assert port is not None
+    with TlsTerminatingProxy(upstream_port=port, context=context) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def gatehouse_issuer_url(gatehouse_tls) -> str:
+    """Overrides the storage_tokens conftest: the issuer is the https proxy's URL."""
+    return gatehouse_tls.url
+
+
+@pytest.fixture(scope="module")
+def gatehouse_xrootd(gatehouse_tls, ca_bundle) -> Iterator[RunningXrootd]:
+    """XRootD trusting Gatehouse (the https proxy's URL) for /data with AUDIENCE."""
+    server = start_module_xrootd(
+        issuer=gatehouse_tls.url, base_path=GATEHOUSE_BASE_PATH, ca_bundle=ca_bundle
+    )
     yield server
     server.stop()
 
