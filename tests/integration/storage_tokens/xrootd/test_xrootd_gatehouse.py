@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import services as campaign_services
+from campaigns.models import Campaign
 from tests.harness.jwks_server import ec_key
 from tests.harness.scitokens_python import Verdict, python_verify
 from tests.harness.xrootd import HttpResult, RunningXrootd
@@ -206,6 +207,62 @@ def test_upload_works_with_create_and_not_with_read(xrootd, gatehouse_issuer, st
         gatehouse_issuer.issue(
             account=member, storage_element=storage["xrootd"], scopes="storage.create:/nightsky"
         )
+
+
+def test_a_string_prefix_neighbour_stays_closed(
+    xrootd, gatehouse_issuer, storage, pi, manager, member, admin
+):
+    """XRootD 5.5 opens /c42 for a `storage.read:/c4` scope (plain string prefix). Gatehouse
+    therefore refuses that scope to who may not read /c42, and what it does grant keeps /c42
+    closed at the real server."""
+    embargo = timezone.localdate() + timedelta(days=30)
+    c4 = campaign_services.campaign_create(
+        slug="c4",
+        title="C4",
+        pi=pi,
+        actor=admin,
+        data_paths=[f"{GATEHOUSE_BASE_PATH}/c4"],
+        embargo_until=embargo,
+    )
+    asked = campaign_services.membership_request(campaign=c4, account=member)
+    campaign_services.membership_approve(membership=asked, actor=pi)
+    c42 = campaign_services.campaign_create(
+        slug="c42",
+        title="C42",
+        pi=manager,
+        actor=admin,
+        data_paths=[f"{GATEHOUSE_BASE_PATH}/elsewhere"],
+        embargo_until=embargo,
+    )
+    # A conflicting path that predates Gatehouse's prefix rule (the issue expects such rows and
+    # a check that reports them), so it is written past the campaign services' checks.
+    Campaign.objects.filter(pk=c42.pk).update(data_paths=[f"{GATEHOUSE_BASE_PATH}/c42"])
+    xrootd.put_file("/c4/raw/f.fits", b"c4\n")
+    xrootd.put_file("/c42/f.fits", b"c42\n")
+    element = storage["xrootd"]
+
+    for scope in ("storage.read:/c4", "storage.read:/c4/"):
+        with pytest.raises(Refused) as refused:
+            gatehouse_issuer.issue(account=member, storage_element=element, scopes=scope)
+        assert refused.value.rule == "would-open-other-campaign"
+
+    granted = gatehouse_issuer.issue(
+        account=member, storage_element=element, scopes="storage.read:/c4/raw"
+    )
+    mark, result, _ = ask_both(xrootd, granted, "storage.read", "/c4/raw/f.fits")
+    assert_xrootd_answer(xrootd, mark, result, status=200)
+    mark, result, verdict = ask_both(xrootd, granted, "storage.read", "/c42/f.fits")
+    assert_xrootd_answer(xrootd, mark, result, status=403, refusal=SCOPE)
+    assert not verdict.allowed
+
+    # The fact the rule guards against: the same claims with /c4, signed without the policy.
+    claims = {**claims_of(granted), "scope": "storage.read:/c4", "jti": str(uuid.uuid4())}
+    mark, result, verdict = ask_both(
+        xrootd, gatehouse_issuer.sign(claims), "storage.read", "/c42/f.fits"
+    )
+    assert_xrootd_answer(xrootd, mark, result, status=200)
+    assert result.body == b"c42\n"
+    assert not verdict.allowed  # the scitokens library matches whole segments
 
 
 def _rotation(xrootd, gatehouse_issuer, storage, member) -> tuple[str, str]:
