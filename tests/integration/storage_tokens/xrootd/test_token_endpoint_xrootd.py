@@ -1,0 +1,219 @@
+"""End to end over the wire: curl asks Gatehouse's token endpoint (https, the live server behind
+the TLS proxy) for a storage token, then uses it at a real XRootD.
+
+The person's login token comes from a loopback OpenID provider (tests/harness/jwks_server.py)
+that Gatehouse is configured to trust, as in test_exchange.py; everything after that is the
+product: token exchange (RFC 8693), a client acting for a person (`act`), client_credentials.
+"""
+
+import json
+import subprocess
+import uuid
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from accounts.identities import oidc_identity
+from accounts.models import Account, Identity
+from accounts.services import account_create, identity_add
+from campaigns import services as campaign_services
+from tests.harness.idpsecrets import use_idpsecrets
+from tests.harness.jwks_server import LoopbackIssuer
+from tests.integration.storage_tokens.xrootd.checks import SCOPE, assert_xrootd_answer
+from tests.integration.storage_tokens.xrootd.conftest import AUDIENCE, GATEHOUSE_BASE_PATH
+from tokens.issuer.services import oauth_client_create
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+NIGHTSKY_FILE = "/nightsky/raw/img-001.fits"
+
+
+@pytest.fixture(scope="module")
+def login_provider():
+    with LoopbackIssuer() as provider:
+        yield provider
+
+
+@pytest.fixture
+def world(
+    gatehouse_issuer,
+    gatehouse_xrootd,
+    login_provider,
+    settings,
+    tmp_path,
+    pi,
+    member,
+    outsider,
+    admin,
+):
+    use_idpsecrets(
+        settings,
+        tmp_path / "idpsecrets.json",
+        {"loop": {"issuer": login_provider.issuer, "client_id": "x", "client_secret": "y"}},
+    )
+    campaign = campaign_services.campaign_create(
+        slug="nightsky",
+        title="Night Sky",
+        pi=pi,
+        actor=admin,
+        data_paths=[f"{GATEHOUSE_BASE_PATH}/nightsky"],
+        embargo_until=timezone.localdate() + timedelta(days=30),
+    )
+    asked = campaign_services.membership_request(campaign=campaign, account=member)
+    campaign_services.membership_approve(membership=asked, actor=pi)
+    for account, sub in ((member, "login-member"), (outsider, "login-outsider")):
+        identity_add(
+            account=account,
+            type=Identity.Type.OIDC,
+            identity=oidc_identity(sub=sub, issuer=login_provider.issuer),
+            actor=None,
+        )
+    gatehouse_issuer.storage_element("xrootd", audience=AUDIENCE, base_path=GATEHOUSE_BASE_PATH)
+    gatehouse_xrootd.forget_issuer_keys()  # a new database, a new signing key
+    gatehouse_xrootd.put_file(NIGHTSKY_FILE, b"nightsky, embargoed\n")
+    return gatehouse_xrootd
+
+
+def login_token(provider: LoopbackIssuer, sub: str) -> str:
+    """The person's access token from their provider, meant for Gatehouse."""
+    claims = provider.claims(sub=sub, aud=django_settings.GATEHOUSE_ISSUER_AUDIENCE, scope="openid")
+    return provider.sign(claims, kid="rsa1")
+
+
+def token_endpoint(
+    ca_file, fields: dict[str, str], *, auth: tuple[str, str] | None = None
+) -> tuple[int, dict]:
+    """POST to Gatehouse's token endpoint with curl over https, trusting only the test CA."""
+    command = ["curl", "-sS", "--cacert", str(ca_file), "-w", "\n%{http_code}", "--max-time", "30"]
+    for name, value in fields.items():
+        command += ["--data-urlencode", f"{name}={value}"]
+    if auth:
+        command += ["--user", f"{auth[0]}:{auth[1]}"]
+    done = subprocess.run(
+        command + [f"{django_settings.SITE_URL}/oauth/token"], capture_output=True, check=True
+    )
+    body, status = done.stdout.decode().rsplit("\n", 1)
+    return int(status), json.loads(body)
+
+
+def test_a_member_exchanges_a_login_token_and_reads_an_embargoed_file(
+    world, login_provider, throwaway_ca
+):
+    status, body = token_endpoint(
+        throwaway_ca.cert_file,
+        {
+            "grant_type": EXCHANGE,
+            "subject_token": login_token(login_provider, "login-member"),
+            "subject_token_type": ACCESS_TOKEN,
+            "audience": "xrootd",
+            "scope": "storage.read:/nightsky",
+        },
+    )
+    assert status == 200, body
+    assert jwt.decode(body["access_token"], options={"verify_signature": False})["aud"] == AUDIENCE
+
+    mark = world.log_size()
+    result = world.get(NIGHTSKY_FILE, body["access_token"])
+
+    assert_xrootd_answer(world, mark, result, status=200)
+    assert result.body == b"nightsky, embargoed\n"
+
+
+def test_a_non_member_gets_an_error_and_no_token(world, login_provider, throwaway_ca):
+    status, body = token_endpoint(
+        throwaway_ca.cert_file,
+        {
+            "grant_type": EXCHANGE,
+            "subject_token": login_token(login_provider, "login-outsider"),
+            "subject_token_type": ACCESS_TOKEN,
+            "audience": "xrootd",
+            "scope": "storage.read:/nightsky",
+        },
+    )
+
+    assert status == 400, body  # RFC 6749 §5.2
+    assert body["error"] == "access_denied"
+    assert body["error_description"]
+    assert "access_token" not in body
+
+
+def test_a_client_acting_for_a_member_gets_a_token_xrootd_accepts(
+    world, login_provider, throwaway_ca
+):
+    """The Rucio -> FTS flow: the token keeps the person's `sub` and names the client in `act`;
+    scitokens-cpp accepts a WLCG token carrying that object claim."""
+    _, secret = oauth_client_create(
+        client_id="fts",
+        grants=[EXCHANGE],
+        audiences=["xrootd"],
+        path_prefixes=["/nightsky"],
+        may_act_for_users=True,
+    )
+    status, body = token_endpoint(
+        throwaway_ca.cert_file,
+        {
+            "grant_type": EXCHANGE,
+            "subject_token": login_token(login_provider, "login-member"),
+            "subject_token_type": ACCESS_TOKEN,
+            "audience": "xrootd",
+            "scope": f"storage.read:{NIGHTSKY_FILE}",
+        },
+        auth=("fts", secret),
+    )
+    assert status == 200, body
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["act"]["sub"] == "fts"
+
+    mark = world.log_size()
+    result = world.get(NIGHTSKY_FILE, body["access_token"])
+
+    assert_xrootd_answer(world, mark, result, status=200)
+
+
+def test_a_service_uploads_within_its_prefix_with_client_credentials(world, throwaway_ca):
+    service = account_create(name="svc-ingest", type=Account.Type.SERVICE)
+    _, secret = oauth_client_create(
+        client_id="ingest",
+        grants=["client_credentials"],
+        audiences=["xrootd"],
+        path_prefixes=["/nightsky/uploads"],
+        operations=["create"],
+        service_account=service,
+    )
+    status, body = token_endpoint(
+        throwaway_ca.cert_file,
+        {
+            "grant_type": "client_credentials",
+            "audience": "xrootd",
+            "scope": "storage.create:/nightsky/uploads",
+        },
+        auth=("ingest", secret),
+    )
+    assert status == 200, body
+    token = body["access_token"]
+    inside = f"/nightsky/uploads/{uuid.uuid4().hex}.fits"
+    outside = f"/nightsky/raw/{uuid.uuid4().hex}.fits"
+
+    mark = world.log_size()
+    result = world.put(inside, token, b"ingested\n")
+    assert_xrootd_answer(world, mark, result, status=200)
+    assert (world.base_dir / inside.lstrip("/")).read_bytes() == b"ingested\n"
+
+    mark = world.log_size()
+    result = world.put(outside, token, b"outside\n")
+    assert_xrootd_answer(world, mark, result, status=403, refusal=SCOPE)
+    assert not (world.base_dir / outside.lstrip("/")).exists()
+
+    status, body = token_endpoint(
+        throwaway_ca.cert_file,
+        {"grant_type": "client_credentials", "audience": "xrootd", "scope": "storage.read:/"},
+        auth=("ingest", secret),
+    )
+    assert status == 400, body
+    assert body["error"] == "invalid_scope"
+    assert "access_token" not in body
