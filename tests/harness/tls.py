@@ -12,6 +12,7 @@ import datetime
 import ipaddress
 import shutil
 import ssl
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,16 @@ class ThrowawayCA:
         path.write_bytes(system + self.cert_pem)
         path.chmod(0o644)
         return path
+
+    def subject_hash(self) -> str:
+        """OpenSSL's subject hash of this CA, the file name a hashed CA directory uses."""
+        done = subprocess.run(
+            ["openssl", "x509", "-noout", "-subject_hash", "-in", str(self.cert_file)],
+            capture_output=True,
+            check=True,
+            text=True,
+        )
+        return done.stdout.strip()
 
     def client_context(self) -> ssl.SSLContext:
         """A client context that trusts this CA only."""

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness.ports import free_port, stop_process, wait_for_port
-from tests.harness.tls import SYSTEM_CA_BUNDLE
+from tests.harness.tls import SYSTEM_CA_BUNDLE, ThrowawayCA
 
 XROOTD_USER = "xrootd"
 SCITOKENS_PLUGIN = "libXrdAccSciTokens.so"
-REQUIRED_PROGRAMS = ("xrootd", "unshare", "setpriv", "mount", "curl")
+REQUIRED_PROGRAMS = ("xrootd", "xrdcp", "unshare", "setpriv", "mount", "curl", "openssl")
 
 
 def xrootd_missing() -> str | None:
@@ -142,6 +142,26 @@ class RunningXrootd:
         with contextlib.closing(sqlite3.connect(self.key_cache)) as db, db:
             return db.execute("DELETE FROM keycache").rowcount
 
+    def root_url(self, path: str) -> str:
+        """The roots:// URL of a path relative to the base path (TLS, token sent by 'ztn')."""
+        return f"roots://localhost:{self.root_port}/{self.base_path.rstrip('/')}{path}"
+
+    def xrdcp(self, source: str, destination: str, token: str) -> subprocess.CompletedProcess:
+        """Run xrdcp with the token in BEARER_TOKEN and the test CA as its only trusted CA."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.tmp / "client-home"),
+            "BEARER_TOKEN": token,
+            "X509_CERT_DIR": str(self.tmp / "client-ca"),
+        }
+        return subprocess.run(
+            ["xrdcp", "--nopbar", source, destination],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
@@ -183,6 +203,12 @@ def _xrootd_config(*, tmp: Path, http_port: int, root_port: int, trace: bool) ->
         "ofs.authorize 1",
         # Without `++` SciTokens is the only authorization: no valid token, no access.
         f"ofs.authlib {SCITOKENS_PLUGIN} config={tmp / 'scitokens.cfg'}",
+        # roots:// with the token as the session credential (xrdcp's BEARER_TOKEN): the 'ztn'
+        # security protocol, which runs over TLS only and lets the SciTokens plugin validate.
+        f"xrd.tls {tmp / 'tls' / 'server.crt'} {tmp / 'tls' / 'server.key'}",
+        f"xrd.tlsca certfile {tmp / 'tls' / 'ca.crt'}",
+        "xrootd.seclib libXrdSec.so",
+        "sec.protocol ztn",
     ]
     if trace:
         lines += ["scitokens.trace all", "http.trace all"]
@@ -207,16 +233,17 @@ def start_xrootd(
     issuer: str,
     base_path: str,
     audience: str,
-    ca_bundle: Path,
+    ca: ThrowawayCA,
     trace: bool = False,
 ) -> RunningXrootd:
-    """Start XRootD trusting `issuer` for `base_path` with `audience`; `ca_bundle` replaces the
-    system CA file for this process only (system CAs plus the test CA, see tls.ThrowawayCA)."""
+    """Start XRootD trusting `issuer` for `base_path` with `audience`. The system CA file plus
+    `ca` replaces the system CA file for this process only; `ca` also signs the server's own
+    certificate for roots://."""
     reason = xrootd_missing()
     if reason:
         raise RuntimeError(reason)
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-xrootd-"))
-    for sub in ("data", "admin", "run", "cache"):
+    for sub in ("data", "admin", "run", "cache", "tls", "client-ca"):
         (tmp / sub).mkdir()
     (tmp / "data" / base_path.strip("/")).mkdir(parents=True, exist_ok=True)
     http_port, root_port = free_port(), free_port()
@@ -228,12 +255,18 @@ def start_xrootd(
     (tmp / "scitokens.cfg").write_text(
         _scitokens_config(issuer=issuer, base_path=base_path, audience=audience)
     )
-    bundle = tmp / "ca-bundle.crt"
-    shutil.copyfile(ca_bundle, bundle)
+    bundle = ca.write_bundle(tmp / "ca-bundle.crt")
+    server_cert = ca.issue_server()
+    shutil.copyfile(server_cert.cert_file, tmp / "tls" / "server.crt")
+    shutil.copyfile(server_cert.key_file, tmp / "tls" / "server.key")
+    shutil.copyfile(ca.cert_file, tmp / "tls" / "ca.crt")
+    # xrdcp finds CAs only in a hashed directory (X509_CERT_DIR), as OpenSSL's c_rehash makes.
+    shutil.copyfile(ca.cert_file, tmp / "client-ca" / f"{ca.subject_hash()}.0")
     for path in [tmp, *tmp.rglob("*")]:
         shutil.chown(path, XROOTD_USER, XROOTD_USER)
     tmp.chmod(0o750)
     bundle.chmod(0o644)
+    (tmp / "tls" / "server.key").chmod(0o600)
 
     # Inside the new mount namespace: put the bundle over the system CA file, drop to the xrootd
     # user and become the server (exec, so the Popen pid is xrootd itself).

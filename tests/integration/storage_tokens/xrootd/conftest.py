@@ -30,12 +30,6 @@ def throwaway_ca() -> Iterator[ThrowawayCA]:
     ca.cleanup()
 
 
-@pytest.fixture(scope="session")
-def ca_bundle(throwaway_ca):
-    """System CAs plus the throwaway CA: what XRootD's libcurl sees as the system CA file."""
-    return throwaway_ca.write_bundle(throwaway_ca.directory / "bundle.crt")
-
-
 @pytest.fixture(scope="module")
 def standin_issuer(throwaway_ca) -> Iterator[TlsLoopbackIssuer]:
     """STAND-IN issuer for the harness self-test (not Gatehouse): ES256 key `ec1`, RS256 key
@@ -46,18 +40,16 @@ def standin_issuer(throwaway_ca) -> Iterator[TlsLoopbackIssuer]:
         yield server
 
 
-def start_module_xrootd(*, issuer: str, base_path: str, ca_bundle) -> RunningXrootd:
+def start_module_xrootd(*, issuer: str, base_path: str, ca: ThrowawayCA) -> RunningXrootd:
     reason = xrootd_missing()
     if reason:
         pytest.fail(f"A real XRootD is needed and cannot start: {reason}")
-    return start_xrootd(issuer=issuer, base_path=base_path, audience=AUDIENCE, ca_bundle=ca_bundle)
+    return start_xrootd(issuer=issuer, base_path=base_path, audience=AUDIENCE, ca=ca)
 
 
 @pytest.fixture(scope="module")
-def standin_xrootd(standin_issuer, ca_bundle) -> Iterator[RunningXrootd]:
-    server = start_module_xrootd(
-        issuer=standin_issuer.issuer, base_path=BASE_PATH, ca_bundle=ca_bundle
-    )
+def standin_xrootd(standin_issuer, throwaway_ca) -> Iterator[RunningXrootd]:
+    server = start_module_xrootd(issuer=standin_issuer.issuer, base_path=BASE_PATH, ca=throwaway_ca)
     yield server
     server.stop()
 
@@ -79,10 +71,10 @@ def gatehouse_issuer_url(gatehouse_tls) -> str:
 
 
 @pytest.fixture(scope="module")
-def gatehouse_xrootd(gatehouse_tls, ca_bundle) -> Iterator[RunningXrootd]:
+def gatehouse_xrootd(gatehouse_tls, throwaway_ca) -> Iterator[RunningXrootd]:
     """XRootD trusting Gatehouse (the https proxy's URL) for /data with AUDIENCE."""
     server = start_module_xrootd(
-        issuer=gatehouse_tls.url, base_path=GATEHOUSE_BASE_PATH, ca_bundle=ca_bundle
+        issuer=gatehouse_tls.url, base_path=GATEHOUSE_BASE_PATH, ca=throwaway_ca
     )
     yield server
     server.stop()

@@ -209,6 +209,35 @@ def test_upload_works_with_create_and_not_with_read(xrootd, gatehouse_issuer, st
         )
 
 
+def test_xrdcp_with_bearer_token_reads_and_uploads(
+    xrootd, gatehouse_issuer, storage, pi, member, tmp_path
+):
+    """The copyable xrdcp command: BEARER_TOKEN over roots://. On XRootD 5.5 an xrdcp upload
+    needs storage.read beside storage.create (xrdcp stats the target first; see
+    test_xrootd_standin.py)."""
+    reader = gatehouse_issuer.issue(
+        account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
+    )
+    copy = tmp_path / "img-001.fits"
+    done = xrootd.xrdcp(xrootd.root_url(NIGHTSKY_FILE), str(copy), reader)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert copy.read_bytes() == FILES[NIGHTSKY_FILE]
+
+    denied = tmp_path / "img-b.fits"
+    assert xrootd.xrdcp(xrootd.root_url(DEEPFIELD_FILE), str(denied), reader).returncode != 0
+    assert not denied.exists() or denied.read_bytes() == b""
+
+    uploader = gatehouse_issuer.issue(
+        account=pi,
+        storage_element=storage["xrootd"],
+        scopes="storage.create:/nightsky/uploads storage.read:/nightsky/uploads",
+    )
+    target = f"/nightsky/uploads/{uuid.uuid4().hex}.fits"
+    done = xrootd.xrdcp(str(copy), xrootd.root_url(target), uploader)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert (xrootd.base_dir / target.lstrip("/")).read_bytes() == FILES[NIGHTSKY_FILE]
+
+
 def test_a_string_prefix_neighbour_stays_closed(
     xrootd, gatehouse_issuer, storage, pi, manager, member, admin
 ):

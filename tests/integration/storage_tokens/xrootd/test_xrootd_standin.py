@@ -154,3 +154,55 @@ def test_forgetting_the_key_cache_makes_xrootd_fetch_the_jwks_again(xrootd, stan
 
     assert standin_issuer.jwks_requests == fetches + 1
     assert list(xrootd.key_cache.parent.iterdir()) == [xrootd.key_cache]
+
+
+@pytest.mark.parametrize(
+    ("scope", "path", "allowed"),
+    [("storage.read:/c", EMBARGOED, True), ("storage.read:/d", EMBARGOED, False)],
+    ids=["scope covers", "other path"],
+)
+def test_xrdcp_reads_over_roots_with_bearer_token(
+    xrootd, standin_issuer, tmp_path, scope, path, allowed
+):
+    token = Case("xrdcp", scope, "storage.read", path, 0, allowed).token(standin_issuer)
+    target = tmp_path / "copy.dat"
+    mark = xrootd.log_size()
+
+    done = xrootd.xrdcp(xrootd.root_url(path), str(target), token)
+
+    assert (done.returncode == 0) is allowed, done.stderr.decode(errors="replace")
+    assert xrootd.token_errors_since(mark) == []
+    if allowed:
+        assert target.read_bytes() == FILES[path]
+        assert "login as a1b98335" in xrootd.log_since(mark)  # the token's sub, through ztn
+    else:
+        assert not target.exists() or target.read_bytes() == b""
+
+
+def test_xrdcp_uploads_need_read_as_well_as_create_on_xrootd_5_5(xrootd, standin_issuer, tmp_path):
+    """xrdcp stats the destination before it writes, and XrdSciTokens before 5.6.9 gives no
+    stat right with storage.create (upstream commit 81ba2dfd, "add stat permissions to create,
+    modify and write"). On Debian's 5.5 an xrdcp upload therefore needs storage.read on the
+    path too; curl's PUT does not stat and works with storage.create alone."""
+    source = tmp_path / "upload.dat"
+    source.write_bytes(b"by xrdcp\n")
+
+    def token(scope: str) -> str:
+        return Case(scope, scope, "storage.create", "", 0, True).token(standin_issuer)
+
+    create_only, create_read, read_only = new_name(), new_name(), new_name()
+    mark = xrootd.log_size()
+    done = xrootd.xrdcp(str(source), xrootd.root_url(create_only), token("storage.create:/c"))
+    assert done.returncode != 0
+    assert b"Unable to locate" in done.stderr  # refused at the stat, before any write
+    assert not (xrootd.base_dir / create_only.lstrip("/")).exists()
+
+    both = token("storage.create:/c storage.read:/c")
+    done = xrootd.xrdcp(str(source), xrootd.root_url(create_read), both)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert (xrootd.base_dir / create_read.lstrip("/")).read_bytes() == b"by xrdcp\n"
+
+    done = xrootd.xrdcp(str(source), xrootd.root_url(read_only), token("storage.read:/c"))
+    assert done.returncode != 0
+    assert not (xrootd.base_dir / read_only.lstrip("/")).exists()
+    assert xrootd.token_errors_since(mark) == []
