@@ -209,6 +209,22 @@ def test_upload_works_with_create_and_not_with_read(xrootd, gatehouse_issuer, st
         )
 
 
+def test_rs256_tokens_are_enforced_too(xrootd, gatehouse_issuer, storage, member):
+    issuer_key_create(alg=IssuerKey.Alg.RS256)  # waits as next, published
+    gatehouse_issuer.rotate()
+    token = gatehouse_issuer.issue(
+        account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
+    )
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+
+    mark, result, verdict = ask_both(xrootd, token, "storage.read", NIGHTSKY_FILE)
+    assert_xrootd_answer(xrootd, mark, result, status=200)
+    assert verdict.allowed, verdict.reason
+    mark, result, verdict = ask_both(xrootd, token, "storage.read", DEEPFIELD_FILE)
+    assert_xrootd_answer(xrootd, mark, result, status=403, refusal=SCOPE)
+    assert not verdict.allowed
+
+
 def test_xrdcp_with_bearer_token_reads_and_uploads(
     xrootd, gatehouse_issuer, storage, pi, member, tmp_path
 ):
