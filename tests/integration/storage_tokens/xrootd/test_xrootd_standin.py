@@ -13,6 +13,7 @@ import pytest
 
 from tests.harness.jwks_server import ec_key
 from tests.harness.tls import SYSTEM_CA_BUNDLE
+from tests.harness.xrootd import curl
 from tests.integration.storage_tokens.xrootd.checks import SCOPE, assert_xrootd_answer
 from tests.integration.storage_tokens.xrootd.standin_cases import (
     EMBARGOED,
@@ -206,3 +207,24 @@ def test_xrdcp_uploads_need_read_as_well_as_create_on_xrootd_5_5(xrootd, standin
     assert done.returncode != 0
     assert not (xrootd.base_dir / read_only.lstrip("/")).exists()
     assert xrootd.token_errors_since(mark) == []
+
+
+def test_delete_needs_modify_and_on_5_5_read_as_well(xrootd, standin_issuer):
+    """XrdHttp stats a file before it deletes it; before 5.6.9 storage.modify gives no stat
+    right (see the xrdcp upload test), so a DELETE needs storage.read beside storage.modify."""
+    path = new_name()
+    xrootd.put_file(path, b"to be deleted\n")
+
+    def delete(scope: str):
+        token = Case(scope, scope, "storage.modify", path, 0, False).token(standin_issuer)
+        mark = xrootd.log_size()
+        return mark, curl(xrootd.url(path), method="DELETE", token=token)
+
+    for scope in ("storage.modify:/c", "storage.create:/c storage.read:/c"):
+        mark, refused = delete(scope)
+        assert_xrootd_answer(xrootd, mark, refused, status=403, refusal=SCOPE)
+        assert (xrootd.base_dir / path.lstrip("/")).exists()
+
+    mark, deleted = delete("storage.modify:/c storage.read:/c")
+    assert_xrootd_answer(xrootd, mark, deleted, status=200)
+    assert not (xrootd.base_dir / path.lstrip("/")).exists()
