@@ -22,6 +22,7 @@ from accounts.services import account_create, identity_add
 from campaigns import services as campaign_services
 from tests.harness.idpsecrets import use_idpsecrets
 from tests.harness.jwks_server import LoopbackIssuer
+from tests.harness.xrootd import curl
 from tests.integration.storage_tokens.xrootd.checks import SCOPE, assert_xrootd_answer
 from tests.integration.storage_tokens.xrootd.conftest import AUDIENCE, GATEHOUSE_BASE_PATH
 from tokens.issuer.services import oauth_client_create
@@ -217,3 +218,42 @@ def test_a_service_uploads_within_its_prefix_with_client_credentials(world, thro
     assert status == 400, body
     assert body["error"] == "invalid_scope"
     assert "access_token" not in body
+
+
+def test_a_deletion_service_deletes_with_modify_and_read_on_xrootd_5_5(world, throwaway_ca):
+    """The issue's deletion service (client_credentials, storage.modify): XrdHttp stats before
+    it deletes and XRootD 5.5 gives no stat right with storage.modify, so at a 5.5 XRootD the
+    client must be registered for read too (test_xrootd_standin.py has the bare fact)."""
+    service = account_create(name="svc-deleter", type=Account.Type.SERVICE)
+    clients = {}
+    for client_id, operations in (("deleter", ["modify", "read"]), ("modify-only", ["modify"])):
+        _, clients[client_id] = oauth_client_create(
+            client_id=client_id,
+            grants=["client_credentials"],
+            audiences=["xrootd"],
+            path_prefixes=["/nightsky/trash"],
+            operations=operations,
+            service_account=service,
+        )
+    victim = f"/nightsky/trash/{uuid.uuid4().hex}.fits"
+    world.put_file(victim, b"obsolete\n")
+
+    def delete_with(client_id: str, scope: str):
+        status, body = token_endpoint(
+            throwaway_ca.cert_file,
+            {"grant_type": "client_credentials", "audience": "xrootd", "scope": scope},
+            auth=(client_id, clients[client_id]),
+        )
+        assert status == 200, body
+        mark = world.log_size()
+        return mark, curl(world.url(victim), method="DELETE", token=body["access_token"])
+
+    mark, result = delete_with("modify-only", "storage.modify:/nightsky/trash")
+    assert_xrootd_answer(world, mark, result, status=403, refusal=SCOPE)
+    assert (world.base_dir / victim.lstrip("/")).exists()
+
+    mark, result = delete_with(
+        "deleter", "storage.modify:/nightsky/trash storage.read:/nightsky/trash"
+    )
+    assert_xrootd_answer(world, mark, result, status=200)
+    assert not (world.base_dir / victim.lstrip("/")).exists()
