@@ -70,7 +70,8 @@ class Grant:
 
 def parse_scopes(text: str | list[str] | tuple[str, ...]) -> list[ScopeRequest]:
     """WLCG storage scopes ('storage.read:/nightsky/f.fits ...') as requests; Refused otherwise."""
-    words = text.split() if isinstance(text, str) else list(text)
+    # RFC 6749 §3.3: scopes are separated by spaces; any other whitespace is refused below.
+    words = [w for w in text.split(" ") if w] if isinstance(text, str) else list(text)
     if not words:
         raise Refused(
             "scope-missing",
@@ -91,7 +92,11 @@ def parse_scopes(text: str | list[str] | tuple[str, ...]) -> list[ScopeRequest]:
         try:
             path = storage_path(match.group(2))
         except ValueError as exc:
-            raise Refused("path-unsafe", f"{word!r}: {exc}", error="invalid_scope") from None
+            raise Refused(
+                "path-unsafe",
+                f"{word!r} is refused: {str(exc).rstrip('.')}.",
+                error="invalid_scope",
+            ) from None
         request = ScopeRequest(match.group(1), path)
         if request not in found:
             found.append(request)

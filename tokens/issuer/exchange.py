@@ -252,8 +252,12 @@ def subject_account(request: HttpRequest, attempt: Attempt) -> tuple[Account, di
     return found.account, claims
 
 
-def actor_claim(client: OAuthClient, subject_claims: dict) -> dict:
-    """RFC 8693 §4.1: the acting client outermost, the subject token's own `act` nested inside."""
+def actor_claim(client: OAuthClient | None, subject_claims: dict) -> dict | None:
+    """RFC 8693 §4.1: the acting client outermost, the subject token's own `act` nested inside;
+    without a client, the subject token's `act` (signed by its issuer) is kept as it is."""
+    subject_act = subject_claims.get("act") if isinstance(subject_claims.get("act"), dict) else None
+    if client is None:
+        return subject_act
     if not client.may_act_for_users:
         raise Refused(
             "client-may-not-act",
@@ -261,6 +265,6 @@ def actor_claim(client: OAuthClient, subject_claims: dict) -> dict:
             error="unauthorized_client",
         )
     act: dict = {"sub": client.client_id}
-    if isinstance(subject_claims.get("act"), dict):
-        act["act"] = subject_claims["act"]
+    if subject_act is not None:
+        act["act"] = subject_act
     return act

@@ -229,3 +229,62 @@ def oauth_client_secret_reset(*, client: OAuthClient, actor: Account | None = No
     client.save(update_fields=["secret_hash"])
     audit_record(action="oauth_client.secret_reset", actor=actor, target=f"client:{client}")
     return secret
+
+
+# --- storage elements --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def storage_element_create(
+    *,
+    name: str,
+    audiences: list[str],
+    base_path: str = "/",
+    endpoints: list[str] | None = None,
+    max_lifetime: datetime.timedelta | None = None,
+    tape: bool = False,
+    tape_paths: list[str] | None = None,
+    actor: Account | None = None,
+) -> StorageElement:
+    element = StorageElement(
+        name=name,
+        audiences=audiences,
+        base_path=base_path,
+        endpoints=endpoints or [],
+        tape=tape,
+        tape_paths=tape_paths or [],
+    )
+    if max_lifetime is not None:
+        element.max_lifetime = max_lifetime
+    element.full_clean()
+    element.save()
+    audit_record(
+        action="storage_element.create",
+        actor=actor,
+        target=f"se:{name}",
+        detail={"audiences": audiences, "base_path": element.base_path},
+    )
+    return element
+
+
+@transaction.atomic
+def storage_element_set_enabled(
+    *, storage_element: StorageElement, enabled: bool, actor: Account | None = None
+) -> StorageElement:
+    storage_element.enabled = enabled
+    storage_element.full_clean()
+    storage_element.save(update_fields=["enabled"])
+    audit_record(
+        action="storage_element.enable" if enabled else "storage_element.disable",
+        actor=actor,
+        target=f"se:{storage_element.name}",
+    )
+    return storage_element
+
+
+@transaction.atomic
+def oauth_client_disable(*, client: OAuthClient, actor: Account | None = None) -> OAuthClient:
+    client.enabled = False
+    client.save(update_fields=["enabled"])
+    audit_record(action="oauth_client.disable", actor=actor, target=f"client:{client}")
+    return client

@@ -144,8 +144,7 @@ def _issue(request: HttpRequest, attempt: Attempt) -> dict:
     act = None
     if grant_type == TOKEN_EXCHANGE:
         account, subject_claims = exchange.subject_account(request, attempt)
-        if client is not None:
-            act = exchange.actor_claim(client, subject_claims)
+        act = exchange.actor_claim(client, subject_claims)
     else:
         account = client.service_account
         attempt.account = account

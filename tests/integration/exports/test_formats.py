@@ -178,6 +178,24 @@ def test_providers_sharing_an_op_alias_stop_the_export(export_data, settings, tm
         render("multimap-ids", ExportReport())
 
 
+def test_gatehouse_storage_tokens_map_to_the_same_uid(export_data, settings):
+    """Tokens Gatehouse issues carry `sub` = the account's token subject, at its own op alias."""
+    settings.GATEHOUSE_ISSUER_OP_ALIAS = "gh"
+    lines = export_text("multimap-ids").splitlines()
+    jdoe = Account.objects.get(name="jdoe")
+    assert f"oidc:{jdoe.token_subject}@gh username:jdoe uid:{jdoe.uid} gid:{jdoe.uid},true" in lines
+    suspended = Account.objects.get(name="suspended")
+    assert not any(str(suspended.token_subject) in line for line in lines)
+    settings.GATEHOUSE_ISSUER_OP_ALIAS = ""
+    assert not any("@gh " in line for line in export_text("multimap-ids").splitlines())
+
+
+def test_gatehouse_op_alias_may_not_clash_with_a_provider(export_data, settings, providers):
+    settings.GATEHOUSE_ISSUER_OP_ALIAS = "escape"  # the IAM provider's alias
+    with pytest.raises(ExportError, match="GATEHOUSE_ISSUER_OP_ALIAS"):
+        render("multimap-ids", ExportReport())
+
+
 def test_parse_oidc_identity():
     assert parse_oidc_identity("SUB=abc, ISS=https://iam.example.org/") == (
         "abc",

@@ -1,0 +1,88 @@
+"""manage.py issuer_key, storage_element and oauth_client."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import AuditEvent
+from tokens.issuer.keys import jwks_document
+from tokens.models import IssuerKey, OAuthClient, StorageElement
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_issuer_key_create_rotate_retire_list():
+    assert "active" in run("issuer_key", "create")
+    assert "next" in run("issuer_key", "create", "--alg", "RS256")
+    first = IssuerKey.objects.get(state="active")
+    run("issuer_key", "rotate")
+    first.refresh_from_db()
+    assert first.state == "retired"
+    active = IssuerKey.objects.get(state="active")
+    assert active.alg == "RS256"  # the waiting key was promoted
+    assert IssuerKey.objects.filter(state="next").count() == 1
+    listing = run("issuer_key", "list")
+    assert first.kid in listing and active.kid in listing
+    run("issuer_key", "retire", first.kid, "--now")
+    assert first.kid not in {k["kid"] for k in jwks_document()["keys"]}
+    with pytest.raises(CommandError, match="rotate"):
+        run("issuer_key", "retire", active.kid)
+    with pytest.raises(CommandError, match="no issuer key"):
+        run("issuer_key", "retire", "nope")
+    assert AuditEvent.objects.filter(action="issuer_key.rotate").count() == 1
+
+
+def test_storage_element_add_list_disable():
+    out = run(
+        "storage_element",
+        "add",
+        "dcache",
+        "--audience",
+        "https://dcache.example.org",
+        "--base-path",
+        "/pnfs/example.org/data",
+        "--lifetime-minutes",
+        "30",
+    )
+    assert "dcache added" in out
+    element = StorageElement.objects.get(name="dcache")
+    assert element.max_lifetime.total_seconds() == 1800 and element.enabled
+    assert "/pnfs/example.org/data" in run("storage_element", "list")
+    run("storage_element", "disable", "dcache")
+    assert not StorageElement.objects.get(name="dcache").enabled
+    with pytest.raises(CommandError):
+        run("storage_element", "add", "x", "--audience", "a", "--lifetime-minutes", "400")
+    with pytest.raises(CommandError):
+        run("storage_element", "add", "y", "--audience", "a", "--base-path", "/a/../b")
+    with pytest.raises(CommandError, match="no storage element"):
+        run("storage_element", "disable", "nope")
+
+
+def test_oauth_client_add_prints_the_secret_once_and_keeps_its_hash(member):
+    out = run(
+        "oauth_client",
+        "add",
+        "rucio",
+        "--grant",
+        "exchange",
+        "--storage-element",
+        "dcache",
+        "--path-prefix",
+        "/nightsky",
+        "--act-for-users",
+    )
+    secret = out.strip()
+    client = OAuthClient.objects.get(client_id="rucio")
+    assert len(secret) >= 40 and secret not in client.secret_hash
+    assert client.may_act_for_users and client.grants == [OAuthClient.Grant.TOKEN_EXCHANGE]
+    assert "rucio" in run("oauth_client", "list")
+    assert run("oauth_client", "reset-secret", "rucio").strip() != secret
+    run("oauth_client", "disable", "rucio")
+    assert not OAuthClient.objects.get(client_id="rucio").enabled
