@@ -6,11 +6,13 @@ HTTP with curl, and the `scitokens` Python library, each fetching Gatehouse's di
 and JWKS on its own. Each test asks both and says why XRootD answered as it did.
 """
 
+import io
 import uuid
 from datetime import timedelta
 
 import jwt
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -20,7 +22,6 @@ from tests.harness.scitokens_python import Verdict, python_verify
 from tests.harness.xrootd import HttpResult, RunningXrootd
 from tests.integration.storage_tokens.xrootd.checks import SCOPE, assert_xrootd_answer
 from tests.integration.storage_tokens.xrootd.conftest import AUDIENCE, GATEHOUSE_BASE_PATH
-from tokens.issuer.keys import issuer_key_create
 from tokens.models import IssuerKey
 from tokens.policy import Refused
 
@@ -210,8 +211,8 @@ def test_upload_works_with_create_and_not_with_read(xrootd, gatehouse_issuer, st
 
 
 def test_rs256_tokens_are_enforced_too(xrootd, gatehouse_issuer, storage, member):
-    issuer_key_create(alg=IssuerKey.Alg.RS256)  # waits as next, published
-    gatehouse_issuer.rotate()
+    call_command("issuer_key", "create", "--alg", "RS256", stdout=io.StringIO())  # next
+    call_command("issuer_key", "rotate", stdout=io.StringIO())
     token = gatehouse_issuer.issue(
         account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
     )
@@ -319,7 +320,7 @@ def _rotation(xrootd, gatehouse_issuer, storage, member) -> tuple[str, str]:
     mark, result, _ = ask_both(xrootd, before, "storage.read", NIGHTSKY_FILE)
     assert_xrootd_answer(xrootd, mark, result, status=200)
 
-    gatehouse_issuer.rotate()
+    call_command("issuer_key", "rotate", stdout=io.StringIO())
     after = gatehouse_issuer.issue(
         account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
     )
@@ -330,7 +331,8 @@ def _rotation(xrootd, gatehouse_issuer, storage, member) -> tuple[str, str]:
 def test_old_and_new_tokens_work_after_a_key_rotation(xrootd, gatehouse_issuer, storage, member):
     """With a next key in the JWKS (as after any rotation), XRootD already holds the key that
     rotation activates: tokens signed before and after it both open the file."""
-    issuer_key_create()  # an active key exists, so this one waits as `next`, published
+    # An active key exists, so this one waits as `next`, published in the JWKS.
+    call_command("issuer_key", "create", stdout=io.StringIO())
     assert IssuerKey.objects.filter(state=IssuerKey.State.NEXT).count() == 1
     before, after = _rotation(xrootd, gatehouse_issuer, storage, member)
 
