@@ -1,12 +1,13 @@
 """A real XRootD server (Debian's xrootd-server 5.5) with the SciTokens authorization plugin.
 
-Started on free loopback ports in a temporary directory, trusting exactly one token issuer with
-one base path and one audience, and serving HTTP through XrdHttp. Facts this is built on (from
+Started on free ports in a temporary directory, trusting exactly one token issuer with one base
+path and one audience; it serves HTTP through XrdHttp (curl with a Bearer header) and roots://
+with the `ztn` protocol (xrdcp with BEARER_TOKEN), and accepts loopback peers only. Facts this is built on (from
 the XrdSciTokens 5.5.3 and scitokens-cpp 0.7.3 sources and from running them here):
 
 - xrootd refuses to run as root, so it runs as the `xrootd` user (made by the Debian package);
   everything it reads or writes lives in a temporary directory owned by that user.
-- XRootD 5.5 has no directive to bind to one address; `xrd.allow host` makes it drop every
+- XRootD 5.5 has no directive to bind to one address; `xrd.allow host` makes it refuse every
   connection that does not come from loopback.
 - scitokens-cpp fetches `<iss>/.well-known/openid-configuration` and the JWKS over HTTPS only,
   through libcurl, which reads Debian's CA file (/etc/ssl/certs/ca-certificates.crt) and no

@@ -6,6 +6,7 @@ XRootD enforce tokens, and record what XRootD 5.5 / scitokens-cpp 0.7.3 accept. 
 issuer is tested the same way in test_xrootd_gatehouse.py.
 """
 
+import socket
 import time
 from pathlib import Path
 
@@ -228,3 +229,32 @@ def test_delete_needs_modify_and_on_5_5_read_as_well(xrootd, standin_issuer):
     mark, deleted = delete("storage.modify:/c storage.read:/c")
     assert_xrootd_answer(xrootd, mark, deleted, status=200)
     assert not (xrootd.base_dir / path.lstrip("/")).exists()
+
+
+def _non_loopback_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_peers_other_than_loopback_are_refused(xrootd, standin_issuer):
+    """XRootD 5.5 listens on every address; `xrd.allow host` makes it refuse other peers."""
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("This machine has no address other than loopback to connect from.")
+    token = Case("read", "storage.read:/c", "storage.read", EMBARGOED, 200, True).token
+    mark = xrootd.log_size()
+
+    with pytest.raises(RuntimeError, match="Connection reset|Empty reply|Recv failure"):
+        curl(
+            f"http://{address}:{xrootd.http_port}{xrootd.base_path}{EMBARGOED}",
+            token=token(standin_issuer),
+        )
+
+    assert f"Unable to accept TCP connection from [::ffff:{address}]" in xrootd.log_since(mark)
+    assert xrootd.get(EMBARGOED, token(standin_issuer)).status == 200
