@@ -7,10 +7,13 @@ fetch discovery and JWKS over HTTPS only; SITE_URL (= `iss`) is the proxy's http
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 
+from campaigns import services as campaign_services
 from tests.harness.jwks_server import ec_key, rsa_key
 from tests.harness.scitokens_python import scitokens_environment
 from tests.harness.standin_issuer import TlsLoopbackIssuer
@@ -87,3 +90,22 @@ def python_scitokens(throwaway_ca, tmp_path_factory) -> Iterator[None]:
         ca_file=throwaway_ca.cert_file, cache_dir=tmp_path_factory.mktemp("scitokens-cache")
     ):
         yield
+
+
+@pytest.fixture
+def campaigns(pi, member, admin):
+    """Two embargoed campaigns: `member` is in nightsky only; `pi` leads both."""
+    embargo = timezone.localdate() + timedelta(days=30)
+    made = {}
+    for slug in ("nightsky", "deepfield"):
+        made[slug] = campaign_services.campaign_create(
+            slug=slug,
+            title=slug.title(),
+            pi=pi,
+            actor=admin,
+            data_paths=[f"{GATEHOUSE_BASE_PATH}/{slug}"],
+            embargo_until=embargo,
+        )
+    asked = campaign_services.membership_request(campaign=made["nightsky"], account=member)
+    campaign_services.membership_approve(membership=asked, actor=pi)
+    return made

@@ -9,17 +9,14 @@ product: token exchange (RFC 8693), a client acting for a person (`act`), client
 import json
 import subprocess
 import uuid
-from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings as django_settings
-from django.utils import timezone
 
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
 from accounts.services import account_create, identity_add
-from campaigns import services as campaign_services
 from tests.harness.idpsecrets import use_idpsecrets
 from tests.harness.jwks_server import LoopbackIssuer
 from tests.harness.xrootd import curl
@@ -47,26 +44,17 @@ def world(
     login_provider,
     settings,
     tmp_path,
-    pi,
+    campaigns,
     member,
     outsider,
-    admin,
 ):
+    """Nightsky (member in it) and deepfield, an XRootD storage element, and the login provider
+    Gatehouse trusts, with the member's and the outsider's identities there."""
     use_idpsecrets(
         settings,
         tmp_path / "idpsecrets.json",
         {"loop": {"issuer": login_provider.issuer, "client_id": "x", "client_secret": "y"}},
     )
-    campaign = campaign_services.campaign_create(
-        slug="nightsky",
-        title="Night Sky",
-        pi=pi,
-        actor=admin,
-        data_paths=[f"{GATEHOUSE_BASE_PATH}/nightsky"],
-        embargo_until=timezone.localdate() + timedelta(days=30),
-    )
-    asked = campaign_services.membership_request(campaign=campaign, account=member)
-    campaign_services.membership_approve(membership=asked, actor=pi)
     for account, sub in ((member, "login-member"), (outsider, "login-outsider")):
         identity_add(
             account=account,
@@ -84,6 +72,17 @@ def login_token(provider: LoopbackIssuer, sub: str) -> str:
     """The person's access token from their provider, meant for Gatehouse."""
     claims = provider.claims(sub=sub, aud=django_settings.GATEHOUSE_ISSUER_AUDIENCE, scope="openid")
     return provider.sign(claims, kid="rsa1")
+
+
+def exchange(provider: LoopbackIssuer, sub: str, scope: str) -> dict[str, str]:
+    """An RFC 8693 request: this person's login token for a token for the XRootD element."""
+    return {
+        "grant_type": EXCHANGE,
+        "subject_token": login_token(provider, sub),
+        "subject_token_type": ACCESS_TOKEN,
+        "audience": "xrootd",
+        "scope": scope,
+    }
 
 
 def token_endpoint(
@@ -107,13 +106,7 @@ def test_a_member_exchanges_a_login_token_and_reads_an_embargoed_file(
 ):
     status, body = token_endpoint(
         throwaway_ca.cert_file,
-        {
-            "grant_type": EXCHANGE,
-            "subject_token": login_token(login_provider, "login-member"),
-            "subject_token_type": ACCESS_TOKEN,
-            "audience": "xrootd",
-            "scope": "storage.read:/nightsky",
-        },
+        exchange(login_provider, "login-member", "storage.read:/nightsky"),
     )
     assert status == 200, body
     assert jwt.decode(body["access_token"], options={"verify_signature": False})["aud"] == AUDIENCE
@@ -128,13 +121,7 @@ def test_a_member_exchanges_a_login_token_and_reads_an_embargoed_file(
 def test_a_non_member_gets_an_error_and_no_token(world, login_provider, throwaway_ca):
     status, body = token_endpoint(
         throwaway_ca.cert_file,
-        {
-            "grant_type": EXCHANGE,
-            "subject_token": login_token(login_provider, "login-outsider"),
-            "subject_token_type": ACCESS_TOKEN,
-            "audience": "xrootd",
-            "scope": "storage.read:/nightsky",
-        },
+        exchange(login_provider, "login-outsider", "storage.read:/nightsky"),
     )
 
     assert status == 400, body  # RFC 6749 §5.2
@@ -157,13 +144,7 @@ def test_a_client_acting_for_a_member_gets_a_token_xrootd_accepts(
     )
     status, body = token_endpoint(
         throwaway_ca.cert_file,
-        {
-            "grant_type": EXCHANGE,
-            "subject_token": login_token(login_provider, "login-member"),
-            "subject_token_type": ACCESS_TOKEN,
-            "audience": "xrootd",
-            "scope": f"storage.read:{NIGHTSKY_FILE}",
-        },
+        exchange(login_provider, "login-member", f"storage.read:{NIGHTSKY_FILE}"),
         auth=("fts", secret),
     )
     assert status == 200, body

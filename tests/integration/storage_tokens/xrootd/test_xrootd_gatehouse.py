@@ -33,25 +33,6 @@ FILES = {NIGHTSKY_FILE: b"nightsky, embargoed\n", DEEPFIELD_FILE: b"deepfield, e
 
 
 @pytest.fixture
-def campaigns(pi, manager, member, admin):
-    """Two embargoed campaigns: `member` is in nightsky only; `pi` leads both."""
-    embargo = timezone.localdate() + timedelta(days=30)
-    made = {}
-    for slug in ("nightsky", "deepfield"):
-        made[slug] = campaign_services.campaign_create(
-            slug=slug,
-            title=slug.title(),
-            pi=pi,
-            actor=admin,
-            data_paths=[f"{GATEHOUSE_BASE_PATH}/{slug}"],
-            embargo_until=embargo,
-        )
-    asked = campaign_services.membership_request(campaign=made["nightsky"], account=member)
-    campaign_services.membership_approve(membership=asked, actor=pi)
-    return made
-
-
-@pytest.fixture
 def storage(gatehouse_issuer, campaigns):
     """The XRootD storage element, and a dCache one whose audience XRootD does not accept."""
     xrootd = gatehouse_issuer.storage_element(
