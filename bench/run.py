@@ -18,7 +18,14 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-ORDER = ["inspection", "pages", "exports", "scim", "cleanup"]  # read-only first, destructive last
+ORDER = [
+    "inspection",
+    "pages",
+    "issuer",
+    "exports",
+    "scim",
+    "cleanup",
+]  # read-only first, destructive last
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 

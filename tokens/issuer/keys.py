@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +76,7 @@ def issuer_key_create(*, alg: str = IssuerKey.Alg.ES256, actor: Account | None =
     audit_record(
         action="issuer_key.create", actor=actor, target=f"kid:{key.kid}", detail={"alg": alg}
     )
+    forget_active_key()
     return key
 
 
@@ -108,7 +110,7 @@ def issuer_key_rotate(*, actor: Account | None = None) -> IssuerKey:
         target=f"kid:{promoted.kid}",
         detail={"retired": active.kid if active else None},
     )
-    _signer_for.cache_clear()
+    forget_active_key()
     return promoted
 
 
@@ -133,7 +135,7 @@ def issuer_key_retire(*, kid: str, actor: Account | None = None, now: bool = Fal
         key.last_expiry = stamp
     key.save(update_fields=["state", "retired", "last_expiry"])
     audit_record(action="issuer_key.retire", actor=actor, target=f"kid:{kid}", detail={"now": now})
-    _signer_for.cache_clear()
+    forget_active_key()
     return key
 
 
@@ -167,6 +169,12 @@ class Signer:
         )
 
 
+def forget_active_key() -> None:
+    """Look the active key up again on the next signature (after a change in this process)."""
+    _ACTIVE_KID[:] = [None, 0.0]
+    _signer_for.cache_clear()
+
+
 @functools.lru_cache(maxsize=8)
 def _signer_for(kid: str) -> Signer:
     key = IssuerKey.objects.get(kid=kid)
@@ -174,14 +182,28 @@ def _signer_for(kid: str) -> Signer:
     return Signer(kid=key.kid, alg=key.alg, key=private)
 
 
+_ACTIVE_KID: list = [None, 0.0]  # (kid, when looked up): one query per process every few seconds
+ACTIVE_KID_SECONDS = 5.0
+
+
 def active_signer() -> Signer:
-    """The signer of the active key (one small query, so a rotation elsewhere is seen at once)."""
-    kid = (
-        IssuerKey.objects.filter(state=IssuerKey.State.ACTIVE).values_list("kid", flat=True).first()
-    )
+    """The signer of the active key. A rotation made by another process is seen within
+    ACTIVE_KID_SECONDS; meanwhile the old key still signs, and the JWKS still publishes it."""
+    kid, looked_up = _ACTIVE_KID
+    if kid is None or time.monotonic() - looked_up > ACTIVE_KID_SECONDS:
+        kid = (
+            IssuerKey.objects.filter(state=IssuerKey.State.ACTIVE)
+            .values_list("kid", flat=True)
+            .first()
+        )
+        _ACTIVE_KID[:] = [kid, time.monotonic()]
     if kid is None:
         raise NoSigningKey(
             "Gatehouse has no active storage-token signing key: an admin runs "
             "`manage.py issuer_key create`."
         )
-    return _signer_for(kid)
+    try:
+        return _signer_for(kid)
+    except IssuerKey.DoesNotExist:  # deleted meanwhile: look again
+        forget_active_key()
+        return active_signer()
