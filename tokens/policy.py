@@ -141,10 +141,17 @@ def _account_usable(account: Account) -> None:
 
 
 def _may(
-    account: Account, operation: str, path: str, element: StorageElement, today: datetime.date
+    account: Account, operation: str, path: str, today: datetime.date, memo: dict | None = None
 ) -> str:
-    """Why `account` may do `operation` on storage path `path`; Refused when it may not."""
-    decision = path_access(path=path, account=account, today=today)
+    """Why `account` may do `operation` on storage path `path`; Refused when it may not.
+
+    `memo` keeps the access decisions and viewers of one request (several operations, several
+    storage elements), so each is read from the database once."""
+    memo = {} if memo is None else memo
+    key = ("path", path)
+    if key not in memo:
+        memo[key] = path_access(path=path, account=account, today=today)
+    decision = memo[key]
     campaign = decision.campaign
     if decision.reason in (AccessReason.NO_CAMPAIGN, AccessReason.SUSPENDED) or campaign is None:
         raise Refused(
@@ -156,16 +163,12 @@ def _may(
             f"{path} belongs to campaign {campaign.slug}, which is archived: it grants no "
             "storage tokens. Ask its PI or the data centre if you still need the data.",
         )
-    if operation == "stage" and not element.is_tape(path):
-        raise Refused(
-            "not-tape",
-            f"{path} is not on tape at {element.name}, so there is nothing to stage: ask for "
-            "storage.read.",
-            error="invalid_scope",
-        )
     viewer = None
     if operation in WRITE_OPERATIONS or not decision.allowed:
-        viewer = viewer_for(campaign=campaign, account=account, today=today)
+        key = ("viewer", campaign.pk)
+        if key not in memo:
+            memo[key] = viewer_for(campaign=campaign, account=account, today=today)
+        viewer = memo[key]
     if operation in WRITE_OPERATIONS:
         if viewer.is_pi or viewer.is_manager:
             role = "the PI" if viewer.is_pi else "a manager"
@@ -183,9 +186,21 @@ def _may(
     raise Refused("embargo-not-member", decision.explanation)
 
 
-def _others_inside(path: str, deciding: set[str]) -> list[str]:
+def _others_inside(path: str, deciding: set[str], memo: dict | None = None) -> list[str]:
     """Other campaigns' data paths that a scope on `path` would also open: paths below it, and
     paths it is a string prefix of (XRootD compares scope paths as strings)."""
+    memo = {} if memo is None else memo
+    if ("others", path) not in memo:
+        memo[("others", path)] = _paths_starting_with(path)
+    found = []
+    for other in memo[("others", path)]:
+        other = other.rstrip("/") or "/"
+        if other != path and other not in deciding and other not in found:
+            found.append(other)
+    return found
+
+
+def _paths_starting_with(path: str) -> list[str]:
     if connection.vendor == "postgresql":  # one indexed-free scan in SQL, not in Python
         with connection.cursor() as cursor:
             cursor.execute(
@@ -201,30 +216,49 @@ def _others_inside(path: str, deciding: set[str]) -> list[str]:
             for other in paths or ()
             if other.startswith(path)
         ]
-    found = []
-    for other in candidates:
-        other = other.rstrip("/") or "/"
-        if other != path and other not in deciding and other not in found:
-            found.append(other)
-    return found
+    return candidates
 
 
-def _check_one(
-    account: Account, request: ScopeRequest, element: StorageElement, today: datetime.date
+def _check_path(
+    account: Account, operation: str, path: str, today: datetime.date, memo: dict
 ) -> str:
-    path = path_join(element.base_path, request.path)
-    reason = _may(account, request.operation, path, element, today)
-    for other in _others_inside(path, {path}):
+    """The access rule for one operation on one storage path, and for what the scope would also
+    open; independent of the storage element."""
+    reason = _may(account, operation, path, today, memo)
+    for other in _others_inside(path, {path}, memo):
         how = "lies inside it" if path_covers(path, other) else "starts with the same letters"
         try:
-            _may(account, request.operation, other, element, today)
+            _may(account, operation, other, today, memo)
         except Refused:
             raise Refused(
                 "would-open-other-campaign",
-                f"{request.scope} would also open {other} at {element.name} ({other} {how}), "
+                f"storage.{operation} on {path} would also open {other} ({other} {how}), "
                 "which you may not use: ask for a narrower path.",
                 error="invalid_scope",
             ) from None
+    return reason
+
+
+def _tape_check(operation: str, path: str, element: StorageElement) -> None:
+    if operation == "stage" and not element.is_tape(path):
+        raise Refused(
+            "not-tape",
+            f"{path} is not on tape at {element.name}, so there is nothing to stage: ask for "
+            "storage.read.",
+            error="invalid_scope",
+        )
+
+
+def _check_one(
+    account: Account,
+    request: ScopeRequest,
+    element: StorageElement,
+    today: datetime.date,
+    memo: dict,
+) -> str:
+    path = path_join(element.base_path, request.path)
+    reason = _check_path(account, request.operation, path, today, memo)
+    _tape_check(request.operation, path, element)
     return reason
 
 
@@ -243,7 +277,8 @@ def decide(
     granted_lifetime = _lifetime(storage_element, lifetime)
     if not scopes:
         parse_scopes("")  # raises the "name the scopes" refusal
-    reasons = tuple(_check_one(account, item, storage_element, today) for item in scopes)
+    memo: dict = {}
+    reasons = tuple(_check_one(account, item, storage_element, today, memo) for item in scopes)
     return Grant(tuple(scopes), granted_lifetime, reasons)
 
 
@@ -312,28 +347,43 @@ class Offer:
     why_not: str = ""
 
 
-def campaign_offer(
-    *, account: Account, campaign: Campaign, storage_element: StorageElement
-) -> Offer:
-    """The operations `account` may ask for on `campaign`'s paths at `storage_element`."""
-    relative = tuple(
-        rel
-        for path in campaign.data_paths or ()
-        if (rel := path_relative(storage_element.base_path, path.rstrip("/") or "/")) is not None
-    )
-    if not relative:
-        return Offer(storage_element, (), (), "its data paths are outside this element's area")
-    operations: list[str] = []
+def campaign_offers(
+    *,
+    account: Account,
+    campaign: Campaign,
+    storage_elements: list[StorageElement],
+    today: datetime.date | None = None,
+) -> list[Offer]:
+    """Per storage element, the operations `account` may ask for on `campaign`'s first data path
+    (what the Storage access panel offers). The access rule is evaluated once per operation, not
+    once per element: only the base path and the tape flag differ between elements."""
+    today = today or timezone.localdate()
+    paths = [p.rstrip("/") or "/" for p in campaign.data_paths or ()]
+    allowed: dict[str, bool] = {}
     why_not = ""
-    for operation in STORAGE_SCOPE_OPERATIONS:
-        try:
-            decide(
-                account=account,
-                storage_element=storage_element,
-                scopes=[ScopeRequest(operation, relative[0])],
+    memo: dict = {}
+    if paths and account.is_active:
+        for operation in ("read", "create", "modify"):
+            try:
+                _check_path(account, operation, paths[0], today, memo)
+                allowed[operation] = True
+            except Refused as refusal:
+                allowed[operation] = False
+                why_not = why_not or refusal.message
+    elif not account.is_active:
+        why_not = f"account {account.name} is {account.get_status_display()}."
+    offers = []
+    for element in storage_elements:
+        relative = tuple(
+            rel for path in paths if (rel := path_relative(element.base_path, path)) is not None
+        )
+        if not element.enabled or not relative:
+            offers.append(
+                Offer(element, relative, (), "its data paths are outside this element's area")
             )
-        except Refused as refusal:
-            why_not = why_not or refusal.message
             continue
-        operations.append(operation)
-    return Offer(storage_element, relative, tuple(operations), "" if operations else why_not)
+        operations = [op for op in ("read", "create", "modify") if allowed.get(op)]
+        if allowed.get("read") and element.is_tape(paths[0]):
+            operations.insert(1, "stage")
+        offers.append(Offer(element, relative, tuple(operations), "" if operations else why_not))
+    return offers

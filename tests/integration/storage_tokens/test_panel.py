@@ -160,3 +160,29 @@ def test_issued_list_shows_only_ones_own(world, member, outsider):
 def test_unknown_campaign_is_404(world, member):
     response = client_for(member).post(reverse("tokens:storage_request", args=["nope"]), {})
     assert response.status_code == 404
+
+
+def test_panel_queries_do_not_grow_with_storage_elements(
+    world, member, django_assert_max_num_queries
+):
+    url = reverse("campaigns:detail", args=["nightsky"])
+    client = client_for(member)
+    client.get(url)  # warm caches (session, providers)
+    with django_assert_max_num_queries(20) as one:
+        client.get(url)
+    for index in range(5):
+        StorageElement.objects.create(
+            name=f"extra{index}",
+            audiences=[f"https://extra{index}.example.org"],
+            base_path="/data",
+            tape=index % 2 == 0,
+        )
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client.get(url).content.decode()
+    assert "extra4 (https://extra4.example.org)" in page
+
+
+def test_tape_elements_offer_stage(world, member):
+    StorageElement.objects.filter(name="dcache").update(tape_paths=["/data/nightsky"])
+    page = client_for(member).get(reverse("campaigns:detail", args=["nightsky"])).content.decode()
+    assert 'value="stage"' in page

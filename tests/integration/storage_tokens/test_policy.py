@@ -11,7 +11,7 @@ from accounts.services import account_create, account_suspend
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Membership
 from tokens.models import StorageElement
-from tokens.policy import Refused, campaign_offer, decide, parse_scopes
+from tokens.policy import Refused, campaign_offers, decide, parse_scopes
 
 pytestmark = pytest.mark.django_db
 
@@ -208,16 +208,17 @@ def test_a_tape_element_offers_stage(world):
     ("who", "operations"),
     [
         ("member", ("read",)),
+        ("requester", ()),
         ("pi", ("read", "create", "modify")),
         ("manager", ("read", "create", "modify")),
         ("outsider", ()),
     ],
 )
 def test_campaign_offer_lists_what_the_panel_may_offer(world, who, operations):
-    offer = campaign_offer(
+    (offer,) = campaign_offers(
         account=world["people"][who],
         campaign=Campaign.objects.get(slug="nightsky"),
-        storage_element=world["element"],
+        storage_elements=[world["element"]],
     )
     assert offer.paths == ("/nightsky",)
     assert offer.operations == operations
@@ -228,9 +229,9 @@ def test_campaign_outside_the_elements_area_is_not_offered(world):
     element = StorageElement.objects.create(
         name="other", audiences=["https://other.example.org"], base_path="/elsewhere"
     )
-    offer = campaign_offer(
+    (offer,) = campaign_offers(
         account=world["people"]["member"],
         campaign=Campaign.objects.get(slug="nightsky"),
-        storage_element=element,
+        storage_elements=[element],
     )
     assert offer.operations == () and "outside" in offer.why_not
