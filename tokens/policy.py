@@ -387,3 +387,48 @@ def campaign_offers(
             operations.insert(1, "stage")
         offers.append(Offer(element, relative, tuple(operations), "" if operations else why_not))
     return offers
+
+
+@dataclass(frozen=True)
+class PathConflict:
+    first: str  # campaign slug
+    first_path: str
+    second: str
+    second_path: str
+    kind: str  # "equal", "nested", "string prefix"
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"{self.first} {self.first_path} and {self.second} {self.second_path}: {self.kind}"
+            + (
+                " (XRootD 5.5 would let a token for the first open the second)."
+                if self.kind == "string prefix"
+                else "."
+            )
+        )
+
+
+def data_path_conflicts() -> list[PathConflict]:
+    """Pairs of campaigns whose data paths are equal, nested, or string prefixes of each other."""
+    paths = sorted(
+        (path.rstrip("/") or "/", slug)
+        for slug, data_paths in Campaign.objects.values_list("slug", "data_paths")
+        for path in data_paths or ()
+    )
+    found = []
+    for index, (path, slug) in enumerate(paths):
+        for other, other_slug in paths[index + 1 :]:
+            if not other.startswith(path):
+                break  # sorted: nothing further starts with `path`
+            if other_slug == slug:
+                continue
+            kind = (
+                "equal"
+                if other == path
+                else "nested"
+                if path_covers(path, other)
+                else "string prefix"
+            )
+            found.append(PathConflict(slug, path, other_slug, other, kind))
+    return found
