@@ -104,6 +104,20 @@ def parse_scopes(text: str | list[str] | tuple[str, ...]) -> list[ScopeRequest]:
     return found
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
+def _scope_path_writable(item: ScopeRequest) -> None:
+    """A scope is one word of a space-separated claim: a path with whitespace would split it."""
+    if _WHITESPACE.search(item.path):
+        raise Refused(
+            "path-unsafe",
+            f"{item.path!r} contains whitespace, which a token scope cannot hold: ask for the "
+            "folder that contains it.",
+            error="invalid_scope",
+        )
+
+
 def _lifetime(element: StorageElement, asked: timedelta | None) -> timedelta:
     if asked is None:
         return element.max_lifetime
@@ -277,6 +291,8 @@ def decide(
     granted_lifetime = _lifetime(storage_element, lifetime)
     if not scopes:
         parse_scopes("")  # raises the "name the scopes" refusal
+    for item in scopes:
+        _scope_path_writable(item)
     memo: dict = {}
     reasons = tuple(_check_one(account, item, storage_element, today, memo) for item in scopes)
     return Grant(tuple(scopes), granted_lifetime, reasons)

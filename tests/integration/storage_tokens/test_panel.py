@@ -51,7 +51,7 @@ def ask(client: Client, **extra):
         "storage_element": "dcache",
         "operation": "read",
         "data_path": "/data/nightsky",
-        "sub_path": "run1/f 1.fits",
+        "sub_path": "run1/f%1.fits",
         "lifetime": "10",
         **extra,
     }
@@ -81,14 +81,14 @@ def test_member_gets_a_token_shown_once_with_commands(world, member):
     token = page.split('id="minted-token" class="token-output" rows="4" readonly>')[1].split("<")[0]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["jti"] == record.jti
-    assert claims["scope"] == "storage.read:/nightsky/run1/f 1.fits"
+    assert claims["scope"] == "storage.read:/nightsky/run1/f%1.fits"
     assert claims["exp"] - claims["iat"] == 600
     assert record.way == "browser" and record.token_hash != token
     # Copyable commands, with the path quoted for the shell and the URL.
     assert "curl -fL -H &quot;Authorization: Bearer $BEARER_TOKEN&quot;" in page
-    assert "https://dcache.example.org:2880/data/nightsky/run1/f%201.fits" in page
-    assert "xrdcp root://xrootd.example.org:1094//data/nightsky/run1/f%201.fits ./" in page
-    assert "gfal-copy davs://dcache.example.org:2880/data/nightsky/run1/f%201.fits" in page
+    assert "https://dcache.example.org:2880/data/nightsky/run1/f%251.fits" in page
+    assert "xrdcp root://xrootd.example.org:1094//data/nightsky/run1/f%251.fits ./" in page
+    assert "gfal-copy davs://dcache.example.org:2880/data/nightsky/run1/f%251.fits" in page
     assert "davix-get" in page
     event = AuditEvent.objects.get(action="storage_token.issue")
     assert event.actor == member and event.detail["way"] == "browser"
@@ -121,8 +121,14 @@ def test_refusals_name_the_rule_and_are_audited(world, member, outsider):
     assert "Select a valid choice" in response.content.decode()
     response = ask(client_for(member), sub_path="../oldsky")
     assert "rule: path-unsafe" in response.content.decode()
+    # A space would split the scope claim into two scopes.
+    response = ask(client_for(member), sub_path="run1/f 1.fits")
+    assert "contains whitespace" in response.content.decode()
     assert not IssuedToken.objects.exists()
-    assert AuditEvent.objects.get(action="storage_token.refuse").detail["rule"] == "path-unsafe"
+    rules = AuditEvent.objects.filter(action="storage_token.refuse").values_list(
+        "detail__rule", flat=True
+    )
+    assert list(rules) == ["path-unsafe", "path-unsafe"]
     response = ask(client_for(outsider))
     assert response.status_code == 200
     assert not IssuedToken.objects.exists()

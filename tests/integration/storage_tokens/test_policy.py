@@ -235,3 +235,29 @@ def test_campaign_outside_the_elements_area_is_not_offered(world):
         storage_elements=[element],
     )
     assert offer.operations == () and "outside" in offer.why_not
+
+
+def test_the_signer_checks_the_claims_a_second_time(world):
+    """Even a grant that skipped the policy cannot put an unsafe scope into a token."""
+    from tokens.issuer.keys import issuer_key_create
+    from tokens.issuer.services import Way, storage_token_issue
+    from tokens.policy import Grant, ScopeRequest
+
+    issuer_key_create()
+    for scope in (ScopeRequest("read", "/a/../b"), ScopeRequest("read", "/a b")):
+        grant = Grant((scope,), timedelta(minutes=5), ("",))
+        with pytest.raises(ValueError, match="Refusing"):
+            storage_token_issue(
+                account=world["people"]["member"],
+                storage_element=world["element"],
+                grant=grant,
+                way=Way.TEST,
+            )
+    too_long = Grant((ScopeRequest("read", "/nightsky"),), timedelta(hours=7), ("",))
+    with pytest.raises(ValueError, match="6 hours"):
+        storage_token_issue(
+            account=world["people"]["member"],
+            storage_element=world["element"],
+            grant=too_long,
+            way=Way.TEST,
+        )
