@@ -62,6 +62,8 @@ def test_campaign_page_shows_the_panel_by_who_is_looking(world, member, outsider
     url = reverse("campaigns:detail", args=["nightsky"])
     page = client_for(member).get(url).content.decode()
     assert "Storage access" in page and 'name="sub_path"' in page
+    panel = page.split('id="storage-access"')[1]
+    assert 'name="csrfmiddlewaretoken"' in panel  # the form also works without JavaScript
     assert 'value="read"' in page and 'value="create"' not in page  # members read
     pi_page = client_for(world.pi).get(url).content.decode()
     assert 'value="create"' in pi_page and 'value="modify"' in pi_page
