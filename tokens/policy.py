@@ -18,12 +18,13 @@ the policy never widens it. A refusal is a `Refused` naming its rule and saying 
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account
@@ -214,23 +215,42 @@ def _others_inside(path: str, deciding: set[str], memo: dict | None = None) -> l
     return found
 
 
-def _paths_starting_with(path: str) -> list[str]:
-    if connection.vendor == "postgresql":  # one indexed-free scan in SQL, not in Python
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT DISTINCT p FROM campaigns_campaign, "
-                "jsonb_array_elements_text(data_paths) AS p WHERE starts_with(p, %s)",
-                [path],
+# Every campaign data path, sorted, per process: a bisect finds those starting with a scope path
+# (scanning the JSON of thousands of campaigns per token costs milliseconds). Saving a campaign
+# here clears it (tokens/receivers.py); other processes see a change within ALL_PATHS_SECONDS,
+# well inside the delay with which storage reads the exported mapping files.
+_ALL_PATHS: list = [(), float("-inf")]
+ALL_PATHS_SECONDS = 10.0
+
+
+def forget_campaign_paths() -> None:
+    _ALL_PATHS[:] = [(), float("-inf")]
+
+
+def _all_campaign_paths() -> tuple[str, ...]:
+    paths, read_at = _ALL_PATHS
+    if time.monotonic() - read_at > ALL_PATHS_SECONDS:
+        paths = tuple(
+            sorted(
+                {
+                    path
+                    for data_paths in Campaign.objects.values_list("data_paths", flat=True)
+                    for path in data_paths or ()
+                }
             )
-            candidates = [row[0] for row in cursor.fetchall()]
-    else:
-        candidates = [
-            other
-            for paths in Campaign.objects.values_list("data_paths", flat=True)
-            for other in paths or ()
-            if other.startswith(path)
-        ]
-    return candidates
+        )
+        _ALL_PATHS[:] = [paths, time.monotonic()]
+    return paths
+
+
+def _paths_starting_with(path: str) -> list[str]:
+    paths = _all_campaign_paths()
+    found = []
+    for index in range(bisect.bisect_left(paths, path), len(paths)):
+        if not paths[index].startswith(path):
+            break
+        found.append(paths[index])
+    return found
 
 
 def _check_path(
@@ -243,7 +263,9 @@ def _check_path(
         how = "lies inside it" if path_covers(path, other) else "starts with the same letters"
         try:
             _may(account, operation, other, today, memo)
-        except Refused:
+        except Refused as refusal:
+            if refusal.rule == "no-campaign":  # no longer any campaign's path
+                continue
             raise Refused(
                 "would-open-other-campaign",
                 f"storage.{operation} on {path} would also open {other} ({other} {how}), "
