@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> dict:
         from tokens.models import StorageElement
 
         call_command("migrate", verbosity=0)
-        StorageElement.objects.create(name="se", audiences=["https://storage.example.org"])
+        StorageElement.objects.get_or_create(
+            name="se", defaults={"audiences": ["https://storage.example.org"]}
+        )
         from django.test import Client
         from django.test.utils import setup_test_environment
 

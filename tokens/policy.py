@@ -18,12 +18,13 @@ the policy never widens it. A refusal is a `Refused` naming its rule and saying 
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account
@@ -104,6 +105,20 @@ def parse_scopes(text: str | list[str] | tuple[str, ...]) -> list[ScopeRequest]:
     return found
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
+def _scope_path_writable(item: ScopeRequest) -> None:
+    """A scope is one word of a space-separated claim: a path with whitespace would split it."""
+    if _WHITESPACE.search(item.path):
+        raise Refused(
+            "path-unsafe",
+            f"{item.path!r} contains whitespace, which a token scope cannot hold: ask for the "
+            "folder that contains it.",
+            error="invalid_scope",
+        )
+
+
 def _lifetime(element: StorageElement, asked: timedelta | None) -> timedelta:
     if asked is None:
         return element.max_lifetime
@@ -141,10 +156,17 @@ def _account_usable(account: Account) -> None:
 
 
 def _may(
-    account: Account, operation: str, path: str, element: StorageElement, today: datetime.date
+    account: Account, operation: str, path: str, today: datetime.date, memo: dict | None = None
 ) -> str:
-    """Why `account` may do `operation` on storage path `path`; Refused when it may not."""
-    decision = path_access(path=path, account=account, today=today)
+    """Why `account` may do `operation` on storage path `path`; Refused when it may not.
+
+    `memo` keeps the access decisions and viewers of one request (several operations, several
+    storage elements), so each is read from the database once."""
+    memo = {} if memo is None else memo
+    key = ("path", path)
+    if key not in memo:
+        memo[key] = path_access(path=path, account=account, today=today)
+    decision = memo[key]
     campaign = decision.campaign
     if decision.reason in (AccessReason.NO_CAMPAIGN, AccessReason.SUSPENDED) or campaign is None:
         raise Refused(
@@ -156,16 +178,12 @@ def _may(
             f"{path} belongs to campaign {campaign.slug}, which is archived: it grants no "
             "storage tokens. Ask its PI or the data centre if you still need the data.",
         )
-    if operation == "stage" and not element.is_tape(path):
-        raise Refused(
-            "not-tape",
-            f"{path} is not on tape at {element.name}, so there is nothing to stage: ask for "
-            "storage.read.",
-            error="invalid_scope",
-        )
     viewer = None
     if operation in WRITE_OPERATIONS or not decision.allowed:
-        viewer = viewer_for(campaign=campaign, account=account, today=today)
+        key = ("viewer", campaign.pk)
+        if key not in memo:
+            memo[key] = viewer_for(campaign=campaign, account=account, today=today)
+        viewer = memo[key]
     if operation in WRITE_OPERATIONS:
         if viewer.is_pi or viewer.is_manager:
             role = "the PI" if viewer.is_pi else "a manager"
@@ -183,48 +201,100 @@ def _may(
     raise Refused("embargo-not-member", decision.explanation)
 
 
-def _others_inside(path: str, deciding: set[str]) -> list[str]:
+def _others_inside(path: str, deciding: set[str], memo: dict | None = None) -> list[str]:
     """Other campaigns' data paths that a scope on `path` would also open: paths below it, and
     paths it is a string prefix of (XRootD compares scope paths as strings)."""
-    if connection.vendor == "postgresql":  # one indexed-free scan in SQL, not in Python
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT DISTINCT p FROM campaigns_campaign, "
-                "jsonb_array_elements_text(data_paths) AS p WHERE starts_with(p, %s)",
-                [path],
-            )
-            candidates = [row[0] for row in cursor.fetchall()]
-    else:
-        candidates = [
-            other
-            for paths in Campaign.objects.values_list("data_paths", flat=True)
-            for other in paths or ()
-            if other.startswith(path)
-        ]
+    memo = {} if memo is None else memo
+    if ("others", path) not in memo:
+        memo[("others", path)] = _paths_starting_with(path)
     found = []
-    for other in candidates:
+    for other in memo[("others", path)]:
         other = other.rstrip("/") or "/"
         if other != path and other not in deciding and other not in found:
             found.append(other)
     return found
 
 
-def _check_one(
-    account: Account, request: ScopeRequest, element: StorageElement, today: datetime.date
+# Every campaign data path, sorted, per process: a bisect finds those starting with a scope path
+# (scanning the JSON of thousands of campaigns per token costs milliseconds). Saving a campaign
+# here clears it (tokens/receivers.py); other processes see a change within ALL_PATHS_SECONDS,
+# well inside the delay with which storage reads the exported mapping files.
+_ALL_PATHS: list = [(), float("-inf")]
+ALL_PATHS_SECONDS = 10.0
+
+
+def forget_campaign_paths() -> None:
+    _ALL_PATHS[:] = [(), float("-inf")]
+
+
+def _all_campaign_paths() -> tuple[str, ...]:
+    paths, read_at = _ALL_PATHS
+    if time.monotonic() - read_at > ALL_PATHS_SECONDS:
+        paths = tuple(
+            sorted(
+                {
+                    path
+                    for data_paths in Campaign.objects.values_list("data_paths", flat=True)
+                    for path in data_paths or ()
+                }
+            )
+        )
+        _ALL_PATHS[:] = [paths, time.monotonic()]
+    return paths
+
+
+def _paths_starting_with(path: str) -> list[str]:
+    paths = _all_campaign_paths()
+    found = []
+    for index in range(bisect.bisect_left(paths, path), len(paths)):
+        if not paths[index].startswith(path):
+            break
+        found.append(paths[index])
+    return found
+
+
+def _check_path(
+    account: Account, operation: str, path: str, today: datetime.date, memo: dict
 ) -> str:
-    path = path_join(element.base_path, request.path)
-    reason = _may(account, request.operation, path, element, today)
-    for other in _others_inside(path, {path}):
+    """The access rule for one operation on one storage path, and for what the scope would also
+    open; independent of the storage element."""
+    reason = _may(account, operation, path, today, memo)
+    for other in _others_inside(path, {path}, memo):
         how = "lies inside it" if path_covers(path, other) else "starts with the same letters"
         try:
-            _may(account, request.operation, other, element, today)
-        except Refused:
+            _may(account, operation, other, today, memo)
+        except Refused as refusal:
+            if refusal.rule == "no-campaign":  # no longer any campaign's path
+                continue
             raise Refused(
                 "would-open-other-campaign",
-                f"{request.scope} would also open {other} at {element.name} ({other} {how}), "
+                f"storage.{operation} on {path} would also open {other} ({other} {how}), "
                 "which you may not use: ask for a narrower path.",
                 error="invalid_scope",
             ) from None
+    return reason
+
+
+def _tape_check(operation: str, path: str, element: StorageElement) -> None:
+    if operation == "stage" and not element.is_tape(path):
+        raise Refused(
+            "not-tape",
+            f"{path} is not on tape at {element.name}, so there is nothing to stage: ask for "
+            "storage.read.",
+            error="invalid_scope",
+        )
+
+
+def _check_one(
+    account: Account,
+    request: ScopeRequest,
+    element: StorageElement,
+    today: datetime.date,
+    memo: dict,
+) -> str:
+    path = path_join(element.base_path, request.path)
+    reason = _check_path(account, request.operation, path, today, memo)
+    _tape_check(request.operation, path, element)
     return reason
 
 
@@ -243,7 +313,10 @@ def decide(
     granted_lifetime = _lifetime(storage_element, lifetime)
     if not scopes:
         parse_scopes("")  # raises the "name the scopes" refusal
-    reasons = tuple(_check_one(account, item, storage_element, today) for item in scopes)
+    for item in scopes:
+        _scope_path_writable(item)
+    memo: dict = {}
+    reasons = tuple(_check_one(account, item, storage_element, today, memo) for item in scopes)
     return Grant(tuple(scopes), granted_lifetime, reasons)
 
 
@@ -312,28 +385,88 @@ class Offer:
     why_not: str = ""
 
 
-def campaign_offer(
-    *, account: Account, campaign: Campaign, storage_element: StorageElement
-) -> Offer:
-    """The operations `account` may ask for on `campaign`'s paths at `storage_element`."""
-    relative = tuple(
-        rel
-        for path in campaign.data_paths or ()
-        if (rel := path_relative(storage_element.base_path, path.rstrip("/") or "/")) is not None
-    )
-    if not relative:
-        return Offer(storage_element, (), (), "its data paths are outside this element's area")
-    operations: list[str] = []
+def campaign_offers(
+    *,
+    account: Account,
+    campaign: Campaign,
+    storage_elements: list[StorageElement],
+    today: datetime.date | None = None,
+) -> list[Offer]:
+    """Per storage element, the operations `account` may ask for on `campaign`'s first data path
+    (what the Storage access panel offers). The access rule is evaluated once per operation, not
+    once per element: only the base path and the tape flag differ between elements."""
+    today = today or timezone.localdate()
+    paths = [p.rstrip("/") or "/" for p in campaign.data_paths or ()]
+    allowed: dict[str, bool] = {}
     why_not = ""
-    for operation in STORAGE_SCOPE_OPERATIONS:
-        try:
-            decide(
-                account=account,
-                storage_element=storage_element,
-                scopes=[ScopeRequest(operation, relative[0])],
+    memo: dict = {}
+    if paths and account.is_active:
+        for operation in ("read", "create", "modify"):
+            try:
+                _check_path(account, operation, paths[0], today, memo)
+                allowed[operation] = True
+            except Refused as refusal:
+                allowed[operation] = False
+                why_not = why_not or refusal.message
+    elif not account.is_active:
+        why_not = f"account {account.name} is {account.get_status_display()}."
+    offers = []
+    for element in storage_elements:
+        relative = tuple(
+            rel for path in paths if (rel := path_relative(element.base_path, path)) is not None
+        )
+        if not element.enabled or not relative:
+            offers.append(
+                Offer(element, relative, (), "its data paths are outside this element's area")
             )
-        except Refused as refusal:
-            why_not = why_not or refusal.message
             continue
-        operations.append(operation)
-    return Offer(storage_element, relative, tuple(operations), "" if operations else why_not)
+        operations = [op for op in ("read", "create", "modify") if allowed.get(op)]
+        if allowed.get("read") and element.is_tape(paths[0]):
+            operations.insert(1, "stage")
+        offers.append(Offer(element, relative, tuple(operations), "" if operations else why_not))
+    return offers
+
+
+@dataclass(frozen=True)
+class PathConflict:
+    first: str  # campaign slug
+    first_path: str
+    second: str
+    second_path: str
+    kind: str  # "equal", "nested", "string prefix"
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"{self.first} {self.first_path} and {self.second} {self.second_path}: {self.kind}"
+            + (
+                " (XRootD 5.5 would let a token for the first open the second)."
+                if self.kind == "string prefix"
+                else "."
+            )
+        )
+
+
+def data_path_conflicts() -> list[PathConflict]:
+    """Pairs of campaigns whose data paths are equal, nested, or string prefixes of each other."""
+    paths = sorted(
+        (path.rstrip("/") or "/", slug)
+        for slug, data_paths in Campaign.objects.values_list("slug", "data_paths")
+        for path in data_paths or ()
+    )
+    found = []
+    for index, (path, slug) in enumerate(paths):
+        for other, other_slug in paths[index + 1 :]:
+            if not other.startswith(path):
+                break  # sorted: nothing further starts with `path`
+            if other_slug == slug:
+                continue
+            kind = (
+                "equal"
+                if other == path
+                else "nested"
+                if path_covers(path, other)
+                else "string prefix"
+            )
+            found.append(PathConflict(slug, path, other_slug, other, kind))
+    return found

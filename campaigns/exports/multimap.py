@@ -20,6 +20,7 @@ from campaigns.exports.base import ExportError, ExportReport
 from campaigns.exports.selection import gid_rows_by_account, identity_rows, token_subject_rows
 
 _NEEDS_QUOTES = re.compile(r"[\s\"'\\]")
+_OP_ALIAS = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _UNWRITABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -53,6 +54,11 @@ def _check_op_aliases() -> None:
             )
         seen[provider.op_alias] = provider.nickname
     own = settings.GATEHOUSE_ISSUER_OP_ALIAS
+    if own and not _OP_ALIAS.fullmatch(own):
+        raise ExportError(
+            f"GATEHOUSE_ISSUER_OP_ALIAS {own!r} is not a dCache provider name: use letters, "
+            "digits, '.', '_' and '-' only."
+        )
     if own and own in seen:
         raise ExportError(
             f"Provider {seen[own]!r} uses op_alias {own!r}, which GATEHOUSE_ISSUER_OP_ALIAS "

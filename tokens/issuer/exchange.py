@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import unquote
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import HttpRequest
 
 from accounts.identities import oidc_identity
@@ -43,7 +42,6 @@ class Attempt:
     storage_element: str = ""
     scopes: str = ""
     act: dict | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _one(request: HttpRequest, name: str, *, required: bool = False) -> str:
@@ -153,10 +151,8 @@ def storage_element_for(request: HttpRequest, attempt: Attempt) -> StorageElemen
             error="invalid_target",
         )
     attempt.storage_element = wanted[0][:100]
-    element = (
-        StorageElement.objects.filter(Q(name=wanted[0]) | Q(audiences__contains=[wanted[0]]))
-        .order_by("name")
-        .first()
+    element = StorageElement.objects.filter(name=wanted[0]).first() or next(
+        (e for e in StorageElement.objects.order_by("name") if wanted[0] in e.audiences), None
     )
     if element is None:
         raise Refused(

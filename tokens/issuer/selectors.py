@@ -11,15 +11,16 @@ from django.db.models import QuerySet
 from accounts.models import Account
 from campaigns.models import Campaign
 from tokens.models import IssuedToken, StorageElement
-from tokens.policy import Offer, campaign_offer
+from tokens.policy import Offer, campaign_offers
 
 
 def storage_offers(*, account: Account, campaign: Campaign) -> list[Offer]:
-    """Per enabled storage element, what `account` may ask for on `campaign`'s data paths."""
-    return [
-        campaign_offer(account=account, campaign=campaign, storage_element=element)
-        for element in StorageElement.objects.filter(enabled=True).order_by("name")
-    ]
+    """Per enabled storage element, what `account` may ask for on `campaign`'s data paths (no
+    policy queries at all when no element is enabled)."""
+    elements = list(StorageElement.objects.filter(enabled=True).order_by("name"))
+    if not elements:
+        return []
+    return campaign_offers(account=account, campaign=campaign, storage_elements=elements)
 
 
 def issued_tokens_for(*, account: Account) -> QuerySet[IssuedToken]:

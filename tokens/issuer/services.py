@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ from accounts.models import Account
 from accounts.oidc.flow import rate_exceeded
 from accounts.services import audit_record
 from tokens.issuer.keys import active_signer
-from tokens.models import IssuedToken, OAuthClient, StorageElement
+from tokens.models import (
+    MAX_STORAGE_TOKEN_LIFETIME,
+    IssuedToken,
+    OAuthClient,
+    StorageElement,
+)
+from tokens.paths import storage_path
 from tokens.policy import Grant, Refused
 
 WLCG_VERSION = "1.0"
@@ -65,6 +72,26 @@ def storage_token_claims(
     return claims
 
 
+_SCOPE_WORD = re.compile(r"storage\.(read|create|modify|stage):(/\S*)\Z")
+
+
+def _check_claims(claims: dict) -> None:
+    """The second check of what goes into a token (the policy made the first): every scope a
+    storage scope on a canonical path, one audience, a lifetime within the cap."""
+    for word in claims["scope"].split(" "):
+        match = _SCOPE_WORD.fullmatch(word)
+        try:
+            canonical = match is not None and storage_path(match.group(2)) == match.group(2)
+        except ValueError:
+            canonical = False
+        if not canonical:
+            raise ValueError(f"Refusing to sign a token with scope {word!r}.")
+    if not isinstance(claims["aud"], str) or not claims["aud"]:
+        raise ValueError("Refusing to sign a token without one audience.")
+    if not 0 < claims["exp"] - claims["iat"] <= MAX_STORAGE_TOKEN_LIFETIME.total_seconds():
+        raise ValueError("Refusing to sign a token living longer than 6 hours.")
+
+
 def rate_limit(*, account: Account, client: OAuthClient | None) -> None:
     """Refused past GATEHOUSE_ISSUER_RATE_ACCOUNT (per account) or _CLIENT (per client) a minute."""
     if client is not None and rate_exceeded(
@@ -109,6 +136,7 @@ def storage_token_issue(
         now=now,
         act=act,
     )
+    _check_claims(claims)
     token = signer.sign(claims)
     record = IssuedToken(
         jti=claims["jti"],

@@ -12,7 +12,7 @@ from accounts.models import Account
 from tokens.issuer.keys import active_signer, issuer_key_create, issuer_key_rotate
 from tokens.issuer.services import Way, storage_token_issue
 from tokens.models import IssuerKey, StorageElement
-from tokens.policy import decide, parse_scopes
+from tokens.policy import decide, forget_campaign_paths, parse_scopes
 
 
 @dataclass
@@ -86,6 +86,12 @@ class GatehouseIssuer:
 
     def rotate(self) -> None:
         issuer_key_rotate()
+
+
+@pytest.fixture(autouse=True)
+def fresh_campaign_paths():
+    """Flushing the database between tests sends no signals: forget the issuer's path cache."""
+    forget_campaign_paths()
 
 
 @pytest.fixture

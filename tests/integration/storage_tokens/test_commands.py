@@ -86,3 +86,21 @@ def test_oauth_client_add_prints_the_secret_once_and_keeps_its_hash(member):
     assert run("oauth_client", "reset-secret", "rucio").strip() != secret
     run("oauth_client", "disable", "rucio")
     assert not OAuthClient.objects.get(client_id="rucio").enabled
+
+
+def test_check_storage_paths_reports_overlaps_and_string_prefixes(pi):
+    from campaigns.models import Campaign
+
+    for gid, (slug, path) in enumerate(
+        [("c4", "/data/c4"), ("c42", "/data/c42"), ("inner", "/data/c4/inner"), ("d", "/data/d")]
+    ):
+        Campaign.objects.create(slug=slug, title=slug, pi=pi, gid=90000 + gid, data_paths=[path])
+    out = StringIO()
+    with pytest.raises(CommandError, match="2 conflicting"):
+        call_command("check_storage_paths", stdout=out)
+    text = out.getvalue()
+    assert "c4 /data/c4 and c42 /data/c42: string prefix" in text
+    assert "c4 /data/c4 and inner /data/c4/inner: nested." in text
+    assert "/data/d" not in text
+    Campaign.objects.exclude(slug="d").delete()
+    assert "No campaign data path" in run("check_storage_paths")

@@ -180,8 +180,18 @@ def test_rs256_keys_sign_verifiable_tokens_too(gatehouse_issuer, dcache, member,
     assert verify_from_discovery(gatehouse_issuer.url, token, "https://dcache.example.org")
 
 
+@pytest.fixture
+def close_inspector_connections():
+    """The inspector's key fetcher keeps its HTTP connection to the live server alive; close it,
+    or the server thread serving it keeps a database session past the test."""
+    from tokens.inspect import jwks_cache
+
+    yield
+    jwks_cache()._session.close()
+
+
 def test_gatehouse_inspector_accepts_and_explains_its_own_tokens(
-    gatehouse_issuer, dcache, member, nightsky, settings
+    gatehouse_issuer, dcache, member, nightsky, settings, close_inspector_connections
 ):
     settings.GATEHOUSE_EXTRA_ISSUERS = json.dumps(
         [{"issuer": gatehouse_issuer.url, "name": "Gatehouse", "storage_base_path": "/"}]

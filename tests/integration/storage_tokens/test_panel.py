@@ -51,7 +51,7 @@ def ask(client: Client, **extra):
         "storage_element": "dcache",
         "operation": "read",
         "data_path": "/data/nightsky",
-        "sub_path": "run1/f 1.fits",
+        "sub_path": "run1/f%1.fits",
         "lifetime": "10",
         **extra,
     }
@@ -62,6 +62,8 @@ def test_campaign_page_shows_the_panel_by_who_is_looking(world, member, outsider
     url = reverse("campaigns:detail", args=["nightsky"])
     page = client_for(member).get(url).content.decode()
     assert "Storage access" in page and 'name="sub_path"' in page
+    panel = page.split('id="storage-access"')[1]
+    assert 'name="csrfmiddlewaretoken"' in panel  # the form also works without JavaScript
     assert 'value="read"' in page and 'value="create"' not in page  # members read
     pi_page = client_for(world.pi).get(url).content.decode()
     assert 'value="create"' in pi_page and 'value="modify"' in pi_page
@@ -81,14 +83,14 @@ def test_member_gets_a_token_shown_once_with_commands(world, member):
     token = page.split('id="minted-token" class="token-output" rows="4" readonly>')[1].split("<")[0]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["jti"] == record.jti
-    assert claims["scope"] == "storage.read:/nightsky/run1/f 1.fits"
+    assert claims["scope"] == "storage.read:/nightsky/run1/f%1.fits"
     assert claims["exp"] - claims["iat"] == 600
     assert record.way == "browser" and record.token_hash != token
     # Copyable commands, with the path quoted for the shell and the URL.
     assert "curl -fL -H &quot;Authorization: Bearer $BEARER_TOKEN&quot;" in page
-    assert "https://dcache.example.org:2880/data/nightsky/run1/f%201.fits" in page
-    assert "xrdcp root://xrootd.example.org:1094//data/nightsky/run1/f%201.fits ./" in page
-    assert "gfal-copy davs://dcache.example.org:2880/data/nightsky/run1/f%201.fits" in page
+    assert "https://dcache.example.org:2880/data/nightsky/run1/f%251.fits" in page
+    assert "xrdcp root://xrootd.example.org:1094//data/nightsky/run1/f%251.fits ./" in page
+    assert "gfal-copy davs://dcache.example.org:2880/data/nightsky/run1/f%251.fits" in page
     assert "davix-get" in page
     event = AuditEvent.objects.get(action="storage_token.issue")
     assert event.actor == member and event.detail["way"] == "browser"
@@ -121,8 +123,14 @@ def test_refusals_name_the_rule_and_are_audited(world, member, outsider):
     assert "Select a valid choice" in response.content.decode()
     response = ask(client_for(member), sub_path="../oldsky")
     assert "rule: path-unsafe" in response.content.decode()
+    # A space would split the scope claim into two scopes.
+    response = ask(client_for(member), sub_path="run1/f 1.fits")
+    assert "contains whitespace" in response.content.decode()
     assert not IssuedToken.objects.exists()
-    assert AuditEvent.objects.get(action="storage_token.refuse").detail["rule"] == "path-unsafe"
+    rules = AuditEvent.objects.filter(action="storage_token.refuse").values_list(
+        "detail__rule", flat=True
+    )
+    assert list(rules) == ["path-unsafe", "path-unsafe"]
     response = ask(client_for(outsider))
     assert response.status_code == 200
     assert not IssuedToken.objects.exists()
@@ -160,3 +168,29 @@ def test_issued_list_shows_only_ones_own(world, member, outsider):
 def test_unknown_campaign_is_404(world, member):
     response = client_for(member).post(reverse("tokens:storage_request", args=["nope"]), {})
     assert response.status_code == 404
+
+
+def test_panel_queries_do_not_grow_with_storage_elements(
+    world, member, django_assert_max_num_queries
+):
+    url = reverse("campaigns:detail", args=["nightsky"])
+    client = client_for(member)
+    client.get(url)  # warm caches (session, providers)
+    with django_assert_max_num_queries(20) as one:
+        client.get(url)
+    for index in range(5):
+        StorageElement.objects.create(
+            name=f"extra{index}",
+            audiences=[f"https://extra{index}.example.org"],
+            base_path="/data",
+            tape=index % 2 == 0,
+        )
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client.get(url).content.decode()
+    assert "extra4 (https://extra4.example.org)" in page
+
+
+def test_tape_elements_offer_stage(world, member):
+    StorageElement.objects.filter(name="dcache").update(tape_paths=["/data/nightsky"])
+    page = client_for(member).get(reverse("campaigns:detail", args=["nightsky"])).content.decode()
+    assert 'value="stage"' in page

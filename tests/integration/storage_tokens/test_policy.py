@@ -11,7 +11,7 @@ from accounts.services import account_create, account_suspend
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Membership
 from tokens.models import StorageElement
-from tokens.policy import Refused, campaign_offer, decide, parse_scopes
+from tokens.policy import Refused, campaign_offers, decide, parse_scopes
 
 pytestmark = pytest.mark.django_db
 
@@ -208,16 +208,17 @@ def test_a_tape_element_offers_stage(world):
     ("who", "operations"),
     [
         ("member", ("read",)),
+        ("requester", ()),
         ("pi", ("read", "create", "modify")),
         ("manager", ("read", "create", "modify")),
         ("outsider", ()),
     ],
 )
 def test_campaign_offer_lists_what_the_panel_may_offer(world, who, operations):
-    offer = campaign_offer(
+    (offer,) = campaign_offers(
         account=world["people"][who],
         campaign=Campaign.objects.get(slug="nightsky"),
-        storage_element=world["element"],
+        storage_elements=[world["element"]],
     )
     assert offer.paths == ("/nightsky",)
     assert offer.operations == operations
@@ -228,9 +229,35 @@ def test_campaign_outside_the_elements_area_is_not_offered(world):
     element = StorageElement.objects.create(
         name="other", audiences=["https://other.example.org"], base_path="/elsewhere"
     )
-    offer = campaign_offer(
+    (offer,) = campaign_offers(
         account=world["people"]["member"],
         campaign=Campaign.objects.get(slug="nightsky"),
-        storage_element=element,
+        storage_elements=[element],
     )
     assert offer.operations == () and "outside" in offer.why_not
+
+
+def test_the_signer_checks_the_claims_a_second_time(world):
+    """Even a grant that skipped the policy cannot put an unsafe scope into a token."""
+    from tokens.issuer.keys import issuer_key_create
+    from tokens.issuer.services import Way, storage_token_issue
+    from tokens.policy import Grant, ScopeRequest
+
+    issuer_key_create()
+    for scope in (ScopeRequest("read", "/a/../b"), ScopeRequest("read", "/a b")):
+        grant = Grant((scope,), timedelta(minutes=5), ("",))
+        with pytest.raises(ValueError, match="Refusing"):
+            storage_token_issue(
+                account=world["people"]["member"],
+                storage_element=world["element"],
+                grant=grant,
+                way=Way.TEST,
+            )
+    too_long = Grant((ScopeRequest("read", "/nightsky"),), timedelta(hours=7), ("",))
+    with pytest.raises(ValueError, match="6 hours"):
+        storage_token_issue(
+            account=world["people"]["member"],
+            storage_element=world["element"],
+            grant=too_long,
+            way=Way.TEST,
+        )
