@@ -1,6 +1,7 @@
 """Signing keys of the storage-token issuer: create, rotate, retire, publish (JWKS), sign.
 
-A key is `next` (published, not yet signing: storage caches learn it before it is used),
+A key is `next` (published, not yet signing: storage caches learn it before it is used; `rotate`
+activates it only after GATEHOUSE_ISSUER_KEY_CACHE seconds in the JWKS),
 `active` (signs; exactly one) or `retired` (published until every token it signed has expired,
 plus GATEHOUSE_ISSUER_KEY_CACHE seconds for the storage's key cache). Private keys are PEM,
 encrypted at rest with the token key ring (accounts/crypto.py).
@@ -56,9 +57,11 @@ def _public_jwk(private_key, alg: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
 
 
-@transaction.atomic
-def issuer_key_create(*, alg: str = IssuerKey.Alg.ES256, actor: Account | None = None) -> IssuerKey:
-    """A new `next` key; it becomes `active` at once when there is no active key yet."""
+class RotationTooSoon(ValueError):
+    """The next key may not be in storage's key cache yet; the message says when it will be."""
+
+
+def _key_make(*, alg: str, state: str, now: datetime, actor: Account | None) -> IssuerKey:
     private_key = _generate(alg)
     jwk = _public_jwk(private_key, alg)
     pem = private_key.private_bytes(
@@ -66,18 +69,46 @@ def issuer_key_create(*, alg: str = IssuerKey.Alg.ES256, actor: Account | None =
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    has_active = IssuerKey.objects.select_for_update().filter(state=IssuerKey.State.ACTIVE)
-    now = timezone.now()
-    key = IssuerKey(kid=jwk["kid"], alg=alg, private_key=pem, public_jwk=jwk)
-    if not has_active.exists():
-        key.state, key.activated = IssuerKey.State.ACTIVE, now
+    key = IssuerKey(kid=jwk["kid"], alg=alg, private_key=pem, public_jwk=jwk, state=state)
+    key.created = now
+    if state == IssuerKey.State.ACTIVE:
+        key.activated = now
     key.full_clean()
     key.save()
     audit_record(
-        action="issuer_key.create", actor=actor, target=f"kid:{key.kid}", detail={"alg": alg}
+        action="issuer_key.create",
+        actor=actor,
+        target=f"kid:{key.kid}",
+        detail={"alg": alg, "state": state},
     )
+    return key
+
+
+@transaction.atomic
+def issuer_key_create(*, alg: str = IssuerKey.Alg.ES256, actor: Account | None = None) -> IssuerKey:
+    """A new `next` key (published at once, signing only after a rotation). On an issuer without
+    an active key the new key is active, and a next key is made with it, so that storage's key
+    caches learn the key the first rotation activates long before it signs."""
+    has_active = IssuerKey.objects.select_for_update().filter(state=IssuerKey.State.ACTIVE)
+    now = timezone.now()
+    if has_active.exists():
+        key = _key_make(alg=alg, state=IssuerKey.State.NEXT, now=now, actor=actor)
+    else:
+        key = _key_make(alg=alg, state=IssuerKey.State.ACTIVE, now=now, actor=actor)
+        if not IssuerKey.objects.filter(state=IssuerKey.State.NEXT).exists():
+            _key_make(alg=alg, state=IssuerKey.State.NEXT, now=now, actor=actor)
     forget_active_key()
     return key
+
+
+def key_cache_time() -> timedelta:
+    """How long storage may keep a JWKS it fetched (GATEHOUSE_ISSUER_KEY_CACHE)."""
+    return timedelta(seconds=settings.GATEHOUSE_ISSUER_KEY_CACHE)
+
+
+def next_key_safe_from(key: IssuerKey) -> datetime:
+    """When every storage key cache has seen this next key: it is published from its creation."""
+    return key.created + key_cache_time()
 
 
 def _longest_lifetime() -> timedelta:
@@ -86,29 +117,53 @@ def _longest_lifetime() -> timedelta:
 
 
 @transaction.atomic
-def issuer_key_rotate(*, actor: Account | None = None) -> IssuerKey:
-    """The next key becomes active (one is made if none waits), the active one retires, and a
-    new next key is published. Returns the new active key."""
+def issuer_key_rotate(*, actor: Account | None = None, force: bool = False) -> IssuerKey:
+    """The oldest next key becomes active, the active one retires, and a new next key is
+    published at once. Refuses (RotationTooSoon) when the next key has been published for less
+    than the storage key-cache time, or when there is none, unless `force`: storage that has not
+    fetched the JWKS since then refuses the new key's tokens until its cache expires.
+    Returns the new active key."""
     keys = list(IssuerKey.objects.select_for_update().exclude(state=IssuerKey.State.RETIRED))
     active = next((k for k in keys if k.state == IssuerKey.State.ACTIVE), None)
     waiting = sorted((k for k in keys if k.state == IssuerKey.State.NEXT), key=lambda k: k.created)
     alg = active.alg if active else IssuerKey.Alg.ES256
     now = timezone.now()
+    cache_minutes = int(key_cache_time().total_seconds() // 60)
+    if not force and not waiting:
+        raise RotationTooSoon(
+            "There is no next key for storage to have cached: run `issuer_key create`, then "
+            f"rotate once it has been published for {cache_minutes} minutes (the storage "
+            "key-cache time), or rotate with --force if new tokens may be refused meanwhile."
+        )
+    if not force and now < next_key_safe_from(waiting[0]):
+        safe = next_key_safe_from(waiting[0])
+        wait_minutes = -(-int((safe - now).total_seconds()) // 60)
+        raise RotationTooSoon(
+            f"Next key {waiting[0].kid} has been published only since "
+            f"{waiting[0].created:%Y-%m-%d %H:%M} UTC, and storage may cache the old key set for "
+            f"{cache_minutes} minutes (GATEHOUSE_ISSUER_KEY_CACHE), so it could refuse every "
+            f"token the new key signs: rotate at or after {safe:%Y-%m-%d %H:%M} UTC (in "
+            f"{wait_minutes} minutes). For a leaked key, rotate with --force: storage that has "
+            "not refetched the key set refuses new tokens until its cache expires."
+        )
     if active is not None:
         active.state, active.retired = IssuerKey.State.RETIRED, now
         # Every token it signed expires by then: lifetimes are capped per storage element.
         active.last_expiry = now + _longest_lifetime()
         active.save(update_fields=["state", "retired", "last_expiry"])
-    promoted = waiting[0] if waiting else issuer_key_create(alg=alg, actor=actor)
-    promoted.state, promoted.activated = IssuerKey.State.ACTIVE, now
-    promoted.save(update_fields=["state", "activated"])
-    if len(waiting) <= 1:
-        issuer_key_create(alg=alg, actor=actor)
+    if waiting:
+        promoted = waiting[0]
+        promoted.state, promoted.activated = IssuerKey.State.ACTIVE, now
+        promoted.save(update_fields=["state", "activated"])
+    else:
+        promoted = _key_make(alg=alg, state=IssuerKey.State.ACTIVE, now=now, actor=actor)
+    if len(waiting) <= 1:  # the new next key keeps the algorithm the operator last chose
+        _key_make(alg=promoted.alg, state=IssuerKey.State.NEXT, now=now, actor=actor)
     audit_record(
         action="issuer_key.rotate",
         actor=actor,
         target=f"kid:{promoted.kid}",
-        detail={"retired": active.kid if active else None},
+        detail={"retired": active.kid if active else None, "forced": force},
     )
     forget_active_key()
     return promoted
@@ -142,7 +197,7 @@ def issuer_key_retire(*, kid: str, actor: Account | None = None, now: bool = Fal
 def published_keys(*, at: datetime | None = None) -> list[IssuerKey]:
     """Keys the JWKS names: active, next, and retired ones still needed by unexpired tokens."""
     at = at or timezone.now()
-    grace = timedelta(seconds=settings.GATEHOUSE_ISSUER_KEY_CACHE)
+    grace = key_cache_time()
     return list(
         IssuerKey.objects.filter(
             Q(state__in=[IssuerKey.State.ACTIVE, IssuerKey.State.NEXT])

@@ -7,9 +7,15 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from django.utils import timezone
 
 from accounts.models import Account
-from tokens.issuer.keys import active_signer, issuer_key_create, issuer_key_rotate
+from tokens.issuer.keys import (
+    active_signer,
+    issuer_key_create,
+    issuer_key_rotate,
+    key_cache_time,
+)
 from tokens.issuer.services import Way, storage_token_issue
 from tokens.models import IssuerKey, StorageElement
 from tokens.policy import decide, forget_campaign_paths, parse_scopes
@@ -84,7 +90,16 @@ class GatehouseIssuer:
             headers={"kid": signer.kid, "typ": "at+jwt", **headers},
         )
 
+    def let_storage_cache_the_next_key(self) -> None:
+        """Stand in for waiting GATEHOUSE_ISSUER_KEY_CACHE seconds: date the next keys' publication
+        back by that much (a storage verifier must really have fetched them meanwhile)."""
+        IssuerKey.objects.filter(state=IssuerKey.State.NEXT).update(
+            created=timezone.now() - key_cache_time() - timedelta(seconds=1)
+        )
+
     def rotate(self) -> None:
+        """issuer_key rotate, once the next key has been published for the key-cache time."""
+        self.let_storage_cache_the_next_key()
         issuer_key_rotate()
 
 

@@ -1,9 +1,12 @@
 """manage.py issuer_key, storage_element and oauth_client."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from accounts.models import AuditEvent
 from tokens.issuer.keys import jwks_document
@@ -18,16 +21,30 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+def publish_next_keys_long_ago() -> None:
+    """Stands in for waiting GATEHOUSE_ISSUER_KEY_CACHE seconds after the next key appeared."""
+    IssuerKey.objects.filter(state="next").update(
+        created=timezone.now() - timedelta(seconds=settings.GATEHOUSE_ISSUER_KEY_CACHE + 1)
+    )
+
+
 def test_issuer_key_create_rotate_retire_list():
-    assert "active" in run("issuer_key", "create")
-    assert "next" in run("issuer_key", "create", "--alg", "RS256")
+    out = run("issuer_key", "create")
+    assert "active" in out and "next key, published now" in out
     first = IssuerKey.objects.get(state="active")
+    assert IssuerKey.objects.filter(state="next").count() == 1  # published from the start
+    assert {k["kid"] for k in jwks_document()["keys"]} == set(
+        IssuerKey.objects.values_list("kid", flat=True)
+    )
+    IssuerKey.objects.filter(state="next").delete()
+    assert "next" in run("issuer_key", "create", "--alg", "RS256")
+    publish_next_keys_long_ago()
     run("issuer_key", "rotate")
     first.refresh_from_db()
     assert first.state == "retired"
     active = IssuerKey.objects.get(state="active")
     assert active.alg == "RS256"  # the waiting key was promoted
-    assert IssuerKey.objects.filter(state="next").count() == 1
+    assert IssuerKey.objects.filter(state="next", alg="RS256").count() == 1  # made at once
     listing = run("issuer_key", "list")
     assert first.kid in listing and active.kid in listing
     run("issuer_key", "retire", first.kid, "--now")
@@ -37,6 +54,48 @@ def test_issuer_key_create_rotate_retire_list():
     with pytest.raises(CommandError, match="no issuer key"):
         run("issuer_key", "retire", "nope")
     assert AuditEvent.objects.filter(action="issuer_key.rotate").count() == 1
+
+
+def test_issuer_key_rotate_refuses_a_next_key_storage_may_not_have_cached(settings):
+    settings.GATEHOUSE_ISSUER_KEY_CACHE = 6 * 3600
+    run("issuer_key", "create")
+    active = IssuerKey.objects.get(state="active")
+    waiting = IssuerKey.objects.get(state="next")
+    safe = waiting.created + timedelta(hours=6)
+    with pytest.raises(CommandError) as refused:
+        run("issuer_key", "rotate")
+    message = str(refused.value)
+    assert f"rotate at or after {safe:%Y-%m-%d %H:%M} UTC" in message
+    assert "360 minutes" in message and "--force" in message
+    active.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (active.state, waiting.state) == ("active", "next")
+    assert not AuditEvent.objects.filter(action="issuer_key.rotate").exists()
+
+    IssuerKey.objects.filter(pk=waiting.pk).update(
+        created=timezone.now() - timedelta(hours=6, seconds=-30)
+    )
+    with pytest.raises(CommandError, match=r"\(in 1 minutes\)"):
+        run("issuer_key", "rotate")
+
+
+def test_issuer_key_rotate_force_activates_at_once_and_says_what_breaks():
+    run("issuer_key", "create")
+    waiting = IssuerKey.objects.get(state="next")
+    out, err = StringIO(), StringIO()
+    call_command("issuer_key", "rotate", "--force", stdout=out, stderr=err)
+    waiting.refresh_from_db()
+    assert waiting.state == "active"
+    assert IssuerKey.objects.filter(state="next").count() == 1
+    assert "refuses its tokens" in err.getvalue() and "retire" in err.getvalue()
+    assert AuditEvent.objects.get(action="issuer_key.rotate").detail["forced"] is True
+
+
+def test_issuer_key_rotate_without_a_next_key_says_to_create_one():
+    run("issuer_key", "create")
+    IssuerKey.objects.filter(state="next").delete()
+    with pytest.raises(CommandError, match="run `issuer_key create`"):
+        run("issuer_key", "rotate")
 
 
 def test_storage_element_add_list_disable():

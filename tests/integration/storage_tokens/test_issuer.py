@@ -78,10 +78,14 @@ def test_jwks_is_public_cacheable_and_holds_no_private_key(gatehouse_issuer):
     assert "public" in response.headers["Cache-Control"]
     assert "max-age" in response.headers["Cache-Control"]
     keys = response.json()["keys"]
-    assert len(keys) == 1
-    assert keys[0]["kty"] == "EC" and keys[0]["crv"] == "P-256" and keys[0]["alg"] == "ES256"
-    assert "d" not in keys[0]
-    assert IssuerKey.objects.get().private_key.startswith("-----BEGIN PRIVATE KEY-----")
+    # The active key and, published from the start, the next one.
+    assert {key["kid"] for key in keys} == set(IssuerKey.objects.values_list("kid", flat=True))
+    assert sorted(IssuerKey.objects.values_list("state", flat=True)) == ["active", "next"]
+    for key in keys:
+        assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256"
+        assert "d" not in key
+    for key in IssuerKey.objects.all():
+        assert key.private_key.startswith("-----BEGIN PRIVATE KEY-----")
 
 
 def test_private_key_is_encrypted_in_the_database(gatehouse_issuer):
@@ -172,6 +176,7 @@ def test_rs256_keys_sign_verifiable_tokens_too(gatehouse_issuer, dcache, member,
 
     IssuerKey.objects.filter(state="next").delete()
     issuer_key_create(alg="RS256")
+    gatehouse_issuer.let_storage_cache_the_next_key()
     issuer_key_rotate()
     token = gatehouse_issuer.issue(
         account=member, storage_element=dcache, scopes="storage.read:/nightsky"

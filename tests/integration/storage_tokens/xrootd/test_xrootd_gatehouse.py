@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from campaigns import services as campaign_services
@@ -192,7 +192,10 @@ def test_upload_works_with_create_and_not_with_read(xrootd, gatehouse_issuer, st
 
 
 def test_rs256_tokens_are_enforced_too(xrootd, gatehouse_issuer, storage, member):
+    IssuerKey.objects.filter(state=IssuerKey.State.NEXT).delete()
     call_command("issuer_key", "create", "--alg", "RS256", stdout=io.StringIO())  # next
+    # XRootD's first fetch (below) will see it: waiting the key-cache time is dated back.
+    gatehouse_issuer.let_storage_cache_the_next_key()
     call_command("issuer_key", "rotate", stdout=io.StringIO())
     token = gatehouse_issuer.issue(
         account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
@@ -293,14 +296,15 @@ def test_a_string_prefix_neighbour_stays_closed(
 
 
 def _rotation(xrootd, gatehouse_issuer, storage, member) -> tuple[str, str]:
-    """A token XRootD has verified (so it holds the JWKS of that moment), a rotation, and a
-    token signed with the new active key."""
+    """A token XRootD has verified (so it holds the JWKS of that moment, with the next key), the
+    key-cache time dated back, a rotation, and a token signed with the new active key."""
     before = gatehouse_issuer.issue(
         account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
     )
     mark, result, _ = ask_both(xrootd, before, "storage.read", NIGHTSKY_FILE)
     assert_xrootd_answer(xrootd, mark, result, status=200)
 
+    gatehouse_issuer.let_storage_cache_the_next_key()
     call_command("issuer_key", "rotate", stdout=io.StringIO())
     after = gatehouse_issuer.issue(
         account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
@@ -314,7 +318,7 @@ def test_old_and_new_tokens_work_after_a_key_rotation(xrootd, gatehouse_issuer, 
     rotation activates: tokens signed before and after it both open the file."""
     # An active key exists, so this one waits as `next`, published in the JWKS.
     call_command("issuer_key", "create", stdout=io.StringIO())
-    assert IssuerKey.objects.filter(state=IssuerKey.State.NEXT).count() == 1
+    assert IssuerKey.objects.filter(state=IssuerKey.State.NEXT).count() == 2
     before, after = _rotation(xrootd, gatehouse_issuer, storage, member)
 
     for token in (after, before):
@@ -324,20 +328,14 @@ def test_old_and_new_tokens_work_after_a_key_rotation(xrootd, gatehouse_issuer, 
         assert verdict.allowed, verdict.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="`issuer_key create` on an issuer without keys publishes no next key, so the first "
-    "`issuer_key rotate` activates a key that storage has never fetched; scitokens-cpp 0.7.3 "
-    "keeps the JWKS 600 s and does not refetch for an unknown kid, so XRootD refuses every new "
-    "token for up to 10 minutes (the scitokens library refetches and accepts). Fix in the "
-    "issuer: publish a next key with the first one, or activate only a next key that has been "
-    "published for GATEHOUSE_ISSUER_KEY_CACHE seconds.",
-)
 def test_the_first_rotation_after_create_keeps_new_tokens_working(
     xrootd, gatehouse_issuer, storage, member
 ):
+    """`issuer_key create` on a new issuer publishes a next key with the active one, so the
+    first rotation activates a key XRootD fetched with its first JWKS (scitokens-cpp 0.7.3
+    keeps a JWKS 600 s and does not refetch for an unknown kid)."""
     # The keys are as the gatehouse_issuer fixture's `issuer_key create` left them.
+    assert IssuerKey.objects.filter(state=IssuerKey.State.NEXT).count() == 1
     _, after = _rotation(xrootd, gatehouse_issuer, storage, member)
 
     mark, result, verdict = ask_both(xrootd, after, "storage.read", NIGHTSKY_FILE)
@@ -346,24 +344,21 @@ def test_the_first_rotation_after_create_keeps_new_tokens_working(
     assert_xrootd_answer(xrootd, mark, result, status=200)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="`issuer_key rotate` activates the next key however recently it was published: the "
-    "next key made by one rotation is activated by a second rotation minutes later, before "
-    "XRootD's 600 s key cache has seen it, and XRootD refuses the new tokens. Fix in the "
-    "issuer: refuse (or warn and wait) while the next key is younger than the storage key-cache "
-    "time.",
-)
 def test_a_second_rotation_soon_after_the_first_keeps_new_tokens_working(
     xrootd, gatehouse_issuer, storage, member
 ):
-    call_command("issuer_key", "create", stdout=io.StringIO())  # next, published
+    """The next key one rotation makes is not activated by a second rotation minutes later,
+    before XRootD's key cache has seen it: `rotate` refuses, saying when it will be safe, and
+    the tokens Gatehouse signs meanwhile keep working."""
     _rotation(xrootd, gatehouse_issuer, storage, member)  # works: XRootD had that next key
-    call_command("issuer_key", "rotate", stdout=io.StringIO())
+    active = IssuerKey.objects.get(state=IssuerKey.State.ACTIVE).kid
+    with pytest.raises(CommandError, match="rotate at or after .* UTC"):
+        call_command("issuer_key", "rotate", stdout=io.StringIO())
+    assert IssuerKey.objects.get(state=IssuerKey.State.ACTIVE).kid == active
     latest = gatehouse_issuer.issue(
         account=member, storage_element=storage["xrootd"], scopes="storage.read:/nightsky"
     )
+    assert jwt.get_unverified_header(latest)["kid"] == active
 
     mark, result, verdict = ask_both(xrootd, latest, "storage.read", NIGHTSKY_FILE)
 
