@@ -1,5 +1,7 @@
 """Who people are: accounts, identities, registrations, IdP groups, sync runs, the audit log."""
 
+import uuid
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.indexes import OpClass
 from django.core.exceptions import ValidationError
@@ -66,6 +68,8 @@ class Account(AbstractBaseUser, PermissionsMixin):
     display_name = models.CharField(max_length=200, blank=True)
     # Allocated once by the service from GATEHOUSE_UID_MIN..MAX and never reused.
     uid = models.PositiveBigIntegerField(unique=True, null=True, blank=True, editable=False)
+    # The `sub` of storage tokens Gatehouse issues: opaque, stable, never reused, never the e-mail.
+    token_subject = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     is_staff = models.BooleanField(
         default=False, help_text="Data-centre admin: may use the admin pages."
     )

@@ -49,6 +49,8 @@ def path_normalise(path: str) -> str:
         raise PathRejected(f"{path!r} percent-encodes bytes that are not UTF-8") from None
     if _CONTROL.search(decoded):
         raise PathRejected(f"{path!r} contains a backslash or a control character")
+    if not decoded.isprintable():  # a lone surrogate, a line or paragraph separator, ...
+        raise PathRejected(f"{path!r} contains a broken or invisible character")
     if decoded == "/":
         return "/"
     is_directory = decoded.endswith("/")

@@ -56,14 +56,18 @@ def main(argv: list[str] | None = None) -> dict:
             DJANGO_SETTINGS_MODULE="webui.settings",
             GATEHOUSE_IDPSECRETS=str(secrets),
             DEBUG="False",
-            GATEHOUSE_STORAGE_ELEMENTS=json.dumps(
-                [{"name": "se", "url": "https://storage.example.org"}]
-            ),
         )
         import django
 
         django.setup()
         from django.core.management import call_command
+
+        from tokens.models import StorageElement
+
+        call_command("migrate", verbosity=0)
+        StorageElement.objects.get_or_create(
+            name="se", defaults={"audiences": ["https://storage.example.org"]}
+        )
         from django.test import Client
 
         if os.environ["DATABASE_URL"].startswith("sqlite"):

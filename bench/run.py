@@ -19,7 +19,17 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 # read-only first, destructive last
-ORDER = ["inspection", "pages", "healthz", "exports", "permissions", "scim", "rucio", "cleanup"]
+ORDER = [
+    "inspection",
+    "pages",
+    "healthz",
+    "issuer",
+    "exports",
+    "permissions",
+    "scim",
+    "rucio",
+    "cleanup",
+]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 

@@ -8,6 +8,7 @@ DATABASE_URL must be migrated and empty (bench/run.py makes a fresh one).
 import argparse
 import random
 import time
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 FULL = {
@@ -54,10 +55,11 @@ def seed(*, scale: float = 1.0, seed_value: int = 42, expired_tokens: bool = Tru
             cursor,
             Account._meta.db_table,
             ["id", "password", "is_superuser", "name", "type", "status", "status_reason"]
-            + ["email", "display_name", "uid", "is_staff", "created", "updated"],
+            + ["email", "display_name", "uid", "is_staff", "created", "updated", "token_subject"],
             (
                 (i, "!", False, f"user{i:06d}", "USER", "ACTIVE" if i % 50 else "SUSPENDED", "")
                 + (f"user{i:06d}@example.org", f"User Nummer {i}", uid0 + i, False, now, now)
+                + (uuid.UUID(int=rng.getrandbits(128), version=4),)
                 for i in range(1, n["accounts"] + 1)
             ),
         )

@@ -79,3 +79,52 @@ class TokenFilterForm(forms.Form):
     def __init__(self, *args, providers=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["idp"].choices = [("", "any"), *[(p.nickname, p.label) for p in providers]]
+
+
+LIFETIME_MINUTES = (5, 10, 20, 60, 120, 360)
+
+
+class StorageTokenForm(forms.Form):
+    """The Storage access panel: which element, which operation, which part, for how long.
+
+    It only collects the request; tokens.policy decides what may be granted.
+    """
+
+    storage_element = forms.ChoiceField(label="Storage element")
+    operation = forms.ChoiceField(label="Operation")
+    data_path = forms.ChoiceField(label="Data path")
+    sub_path = forms.CharField(
+        label="Only this part (optional)",
+        required=False,
+        max_length=1000,
+        help_text="A file or folder inside the data path, e.g. run1/image-0001.fits.",
+    )
+    lifetime = forms.TypedChoiceField(label="Valid for", coerce=int)
+
+    def __init__(self, *args, offers=(), campaign=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offers = {offer.storage_element.name: offer for offer in offers if offer.operations}
+        self.fields["storage_element"].choices = [
+            (name, f"{name} ({offer.storage_element.audience})")
+            for name, offer in self.offers.items()
+        ]
+        operations = sorted(
+            {op for offer in self.offers.values() for op in offer.operations},
+            key=("read", "stage", "create", "modify").index,
+        )
+        self.fields["operation"].choices = [(op, f"storage.{op}") for op in operations]
+        paths = list(campaign.data_paths) if campaign else []
+        self.fields["data_path"].choices = [(p, p) for p in paths]
+        longest = max(
+            (offer.storage_element.max_lifetime for offer in self.offers.values()), default=None
+        )
+        self.fields["lifetime"].choices = [
+            (m, f"{m} minutes" if m < 120 else f"{m // 60} hours")
+            for m in LIFETIME_MINUTES
+            if longest is None or m * 60 <= longest.total_seconds()
+        ]
+        if self.fields["lifetime"].choices:
+            self.fields["lifetime"].initial = min(20, self.fields["lifetime"].choices[-1][0])
+
+    def clean_sub_path(self) -> str:
+        return self.cleaned_data["sub_path"].strip().strip("/")

@@ -5,17 +5,16 @@ people can pick as a target. Keys come from the process's one key cache, the one
 Trusted issuers are the configured identity providers (idpsecrets.json, each with its optional
 `storage_base_path`) plus `GATEHOUSE_EXTRA_ISSUERS`, a JSON list such as
 `[{"issuer": "https://wlcg.cloud.cnaf.infn.it/", "storage_base_path": "/wlcg", "name": "WLCG"}]`.
-Storage elements come from `GATEHOUSE_STORAGE_ELEMENTS`, a JSON list such as
-`[{"name": "dcache", "url": "https://dcache.example.org:2880",
-   "base_paths": {"https://iam.example.org/": "/pnfs/example.org/data/vo"}}]`;
-`base_paths` (optional) says where each issuer's area starts on that element.
+Storage elements are the registry in tokens.models.StorageElement (admin, `manage.py
+storage_element`): its `audiences`, its `base_path` for Gatehouse's own issuer, and
+`issuer_base_paths` saying where other issuers' areas start on it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -28,18 +27,8 @@ from tokens.inspection import (
     Inspection,
     TrustedIssuer,
     inspect_token,
-    normalise_audience,
 )
-
-
-@dataclass(frozen=True)
-class StorageElement:
-    name: str
-    audience: str
-    base_paths: dict[str, str] = field(default_factory=dict)
-
-    def base_path_for(self, issuer: TrustedIssuer) -> str:
-        return self.base_paths.get(issuer.issuer, issuer.storage_base_path)
+from tokens.models import StorageElement
 
 
 @dataclass
@@ -81,21 +70,6 @@ def _extra_issuers(raw: str) -> tuple[TrustedIssuer, ...]:
     return tuple(found)
 
 
-@functools.cache
-def _storage_elements(raw: str) -> tuple[StorageElement, ...]:
-    found = []
-    for entry in _json_list("GATEHOUSE_STORAGE_ELEMENTS", raw):
-        name, url = entry.get("name"), entry.get("url")
-        if not isinstance(name, str) or not isinstance(url, str):
-            raise ImproperlyConfigured(
-                f"GATEHOUSE_STORAGE_ELEMENTS entry {entry!r} needs a 'name' and a 'url'."
-            )
-        found.append(
-            StorageElement(name, normalise_audience(url), dict(entry.get("base_paths", {})))
-        )
-    return tuple(found)
-
-
 def trusted_issuers() -> dict[str, TrustedIssuer]:
     """Configured providers first, then the extra issuers; keyed by the exact `iss` string."""
     issuers = {
@@ -107,12 +81,13 @@ def trusted_issuers() -> dict[str, TrustedIssuer]:
     return issuers
 
 
-def storage_elements() -> tuple[StorageElement, ...]:
-    return _storage_elements(settings.GATEHOUSE_STORAGE_ELEMENTS)
+def storage_elements() -> list[StorageElement]:
+    """The enabled storage elements, by name."""
+    return list(StorageElement.objects.filter(enabled=True).order_by("name"))
 
 
 def storage_element(name: str) -> StorageElement | None:
-    return next((element for element in storage_elements() if element.name == name), None)
+    return StorageElement.objects.filter(enabled=True, name=name).first()
 
 
 def target_choices() -> list[tuple[str, str]]:
@@ -147,5 +122,7 @@ def inspect(
     )
     capabilities = inspection.capabilities
     if capabilities is not None and element is not None and inspection.issuer is not None:
-        capabilities = capabilities.at(element.base_path_for(inspection.issuer))
+        capabilities = capabilities.at(
+            element.base_path_for(inspection.issuer.issuer, inspection.issuer.storage_base_path)
+        )
     return TokenReport(inspection, audience or None, element, capabilities)

@@ -1,10 +1,13 @@
-"""tokens' answers to what accounts reports (see accounts.signals): each calls one service."""
+"""tokens' answers to what accounts reports (see accounts.signals), each calling one service,
+and the issuer's cache of campaign data paths, forgotten when a campaign changes."""
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.signals import account_suspended, login_tokens_received, logout_started
-from tokens import selectors, services
+from campaigns.models import Campaign
+from tokens import policy, selectors, services
 
 
 @receiver(login_tokens_received, dispatch_uid="tokens.keep_login_tokens")
@@ -32,3 +35,10 @@ def stop_refresh_when_suspended(sender, *, account_ids, **kwargs) -> None:
     services.tokens_refresh_stop_for_accounts(
         account_ids=account_ids, reason="Refreshing stopped: the account is suspended."
     )
+
+
+@receiver(post_save, sender=Campaign, dispatch_uid="tokens.campaign_paths_saved")
+@receiver(post_delete, sender=Campaign, dispatch_uid="tokens.campaign_paths_deleted")
+def campaign_paths_changed(sender, **kwargs) -> None:
+    """The issuer's per-process list of campaign data paths is read again on next use."""
+    policy.forget_campaign_paths()

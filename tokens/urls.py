@@ -1,6 +1,7 @@
 from django.urls import path
 
 from tokens import views
+from tokens.issuer import pages
 
 app_name = "tokens"
 urlpatterns = [
@@ -9,4 +10,6 @@ urlpatterns = [
     path("inspect/", views.inspect_page, name="inspect"),
     path("<int:pk>/", views.token_detail, name="detail"),
     path("<int:pk>/delete/", views.token_delete, name="delete"),
+    path("storage/", pages.storage_tokens_mine, name="storage_mine"),
+    path("storage/<str:slug>/", pages.storage_token_request, name="storage_request"),
 ]

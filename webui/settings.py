@@ -355,10 +355,19 @@ GATEHOUSE_SESSION_RENEW_SECONDS = envint("GATEHOUSE_SESSION_RENEW_SECONDS", 15 *
 GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS = envint("GATEHOUSE_LOGIN_REFRESH_LIFETIME_HOURS", 96)
 # Reverse proxies whose X-Forwarded-For names the client (login rate limit, audit addresses).
 GATEHOUSE_TRUSTED_PROXIES = envlist("GATEHOUSE_TRUSTED_PROXIES")
-# Token inspection: issuers trusted besides the providers, and storage elements to check against
-# (JSON lists; formats in tokens/inspect.py).
+# Token inspection: issuers trusted besides the providers
+# (a JSON list; format in tokens/inspect.py). Storage elements: tokens.models.StorageElement.
 GATEHOUSE_EXTRA_ISSUERS = os.getenv("GATEHOUSE_EXTRA_ISSUERS", "[]")
-GATEHOUSE_STORAGE_ELEMENTS = os.getenv("GATEHOUSE_STORAGE_ELEMENTS", "[]")
+# Storage-token issuer (tokens/issuer/; the issuer is SITE_URL): how long storage caches its
+# keys (retired keys stay in the JWKS this much longer), the audience a subject token must carry
+# to be exchanged here, the multimap op alias of Gatehouse's own tokens, the client_id of tokens
+# asked for without a registered client, and issuances allowed per minute per account/client.
+GATEHOUSE_ISSUER_KEY_CACHE = envint("GATEHOUSE_ISSUER_KEY_CACHE", 6 * 3600)
+GATEHOUSE_ISSUER_AUDIENCE = os.getenv("GATEHOUSE_ISSUER_AUDIENCE", SITE_URL)
+GATEHOUSE_ISSUER_OP_ALIAS = os.getenv("GATEHOUSE_ISSUER_OP_ALIAS", "gatehouse")
+GATEHOUSE_ISSUER_CLIENT_ID = os.getenv("GATEHOUSE_ISSUER_CLIENT_ID", "gatehouse")
+GATEHOUSE_ISSUER_RATE_ACCOUNT = envint("GATEHOUSE_ISSUER_RATE_ACCOUNT", 60)
+GATEHOUSE_ISSUER_RATE_CLIENT = envint("GATEHOUSE_ISSUER_RATE_CLIENT", 6000)
 
 # Token encryption at rest: comma-separated Fernet keys, newest first (rotation: prepend).
 GATEHOUSE_TOKEN_KEYS = envlist("GATEHOUSE_TOKEN_KEYS") or envlist("GATEHOUSE_TOKEN_KEYS_VALUE")

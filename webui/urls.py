@@ -9,6 +9,7 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("", include("accounts.urls")),
     path("tokens/", include("tokens.urls")),
+    path("", include("tokens.issuer.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("exports/", include("campaigns.exports.urls")),
     path("admin/", admin.site.urls),

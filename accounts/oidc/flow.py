@@ -108,15 +108,25 @@ def _forget_expired(request: HttpRequest) -> None:
         request.session.modified = True
 
 
-def _count_for_address(request: HttpRequest, kind: str, window: int) -> int:
-    """Count one `kind` event for the client's address in the current `window` seconds."""
-    key = f"{kind}:{client_ip(request)}:{int(time.time() // window)}"
+def _count(key: str, window: int) -> int:
+    """Count one event under `key` in the current `window` seconds (in the shared cache)."""
+    key = f"{key}:{int(time.time() // window)}"
     cache.add(key, 0, timeout=2 * window)
     try:
         return cache.incr(key)
     except ValueError:  # evicted between add and incr
         cache.set(key, 1, timeout=2 * window)
         return 1
+
+
+def rate_exceeded(bucket: str, limit: int) -> bool:
+    """Count one event in `bucket` for this minute; True past `limit`."""
+    return _count(bucket, 60) > limit
+
+
+def _count_for_address(request: HttpRequest, kind: str, window: int) -> int:
+    """Count one `kind` event for the client's address in the current `window` seconds."""
+    return _count(f"{kind}:{client_ip(request)}", window)
 
 
 def login_rate_exceeded(request: HttpRequest) -> bool:

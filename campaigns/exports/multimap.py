@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from itertools import groupby
 from operator import itemgetter
 
+from django.conf import settings
+
 from accounts.dn import DNError, dn_for_storage
 from accounts.identities import parse_oidc_identity
 from accounts.idps import get_providers, provider_for_issuer
@@ -30,6 +32,7 @@ from campaigns.exports.selection import (
     identity_rows,
     oidc_identity_rows_named,
     oidc_identity_rows_with_at,
+    token_subject_rows,
 )
 
 # Java's Character.isWhitespace (what Args splits words on), quotes and the backslash.
@@ -86,6 +89,17 @@ def _check_op_aliases() -> None:
                 "give each provider its own op_alias in idpsecrets.json."
             )
         seen[provider.op_alias] = provider.nickname
+    own = settings.GATEHOUSE_ISSUER_OP_ALIAS
+    if own and not _OP_ALIAS_RE.fullmatch(own):
+        raise ExportError(
+            f"GATEHOUSE_ISSUER_OP_ALIAS {own!r} is not a dCache provider name: use letters, "
+            "digits, '.', '_', '~' and '-' only."
+        )
+    if own and own in seen:
+        raise ExportError(
+            f"Provider {seen[own]!r} uses op_alias {own!r}, which GATEHOUSE_ISSUER_OP_ALIAS "
+            "gives Gatehouse's own storage tokens: choose another alias for one of them."
+        )
 
 
 def _check_legacy_matches() -> None:
@@ -173,6 +187,11 @@ def _multimap_id_lines(report: ExportReport) -> Iterator[str]:
             )
         seen.add(key)
         yield f"{multimap_word(principal, value)} username:{name} uid:{uid} gid:{uid},true\n"
+    # Storage tokens Gatehouse issues carry the account's opaque token subject as `sub`.
+    alias = settings.GATEHOUSE_ISSUER_OP_ALIAS
+    if alias:
+        for name, subject, uid in token_subject_rows(report):
+            yield f"oidc:{subject}@{alias} username:{name} uid:{uid} gid:{uid},true\n"
 
 
 def multimap_campaigns(report: ExportReport) -> Iterator[str]:

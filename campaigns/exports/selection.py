@@ -87,6 +87,18 @@ def identity_rows(report: ExportReport | None = None) -> Iterator[tuple[str, str
     return fully_valid(rows, report, _2=ACCOUNT_NAME)
 
 
+def token_subject_rows(report: ExportReport | None = None) -> Iterator[tuple[str, str, int]]:
+    """(account name, token subject, uid) of exported accounts, by name: the `sub` of the
+    storage tokens Gatehouse itself issues."""
+    rows = (
+        exported_accounts()
+        .order_by(binary("name"))
+        .values_list("name", "token_subject", "uid")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+    return fully_valid(((n, str(s), u) for n, s, u in rows), report, _0=ACCOUNT_NAME)
+
+
 def oidc_identity_rows_with_at() -> Iterator[tuple[str, str]]:
     """(identity, account name) of exported accounts' OIDC identities whose text holds an `@`
     before the issuer: the only subjects dCache's legacy multimap rule can confuse."""

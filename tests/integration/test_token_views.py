@@ -12,7 +12,7 @@ from accounts.crypto import token_hash
 from accounts.models import AuditEvent
 from campaigns.models import Campaign
 from tests.harness.jwks_server import LoopbackIssuer
-from tokens.models import Token
+from tokens.models import StorageElement, Token
 from tokens.selectors import campaign_token_scopes
 
 pytestmark = pytest.mark.django_db
@@ -42,14 +42,10 @@ def trusted_issuer(settings, tmp_path, issuer):
         )
     )
     settings.GATEHOUSE_IDPSECRETS = str(secrets)
-    settings.GATEHOUSE_STORAGE_ELEMENTS = json.dumps(
-        [
-            {
-                "name": "dcache",
-                "url": "https://storage.example.org:443/",
-                "base_paths": {issuer.issuer: "/pnfs/example.org/vo"},
-            }
-        ]
+    StorageElement.objects.create(
+        name="dcache",
+        audiences=["https://storage.example.org"],
+        issuer_base_paths={issuer.issuer: "/pnfs/example.org/vo"},
     )
 
 

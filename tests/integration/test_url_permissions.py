@@ -54,6 +54,12 @@ ROWS: dict[str, Row] = {
     "campaigns:detail": Row("get", 200, 200, 200, args=("slug",)),
     "campaigns:who_can_read": Row("get", 200, 200, 200),
     "tokens:inspect": Row("post", 200, 200, 200, data={"token": "not-a-token"}),
+    # the storage-token issuer: public discovery and keys; the token endpoint authenticates
+    # each request itself (client credentials or a subject token), so no session is needed
+    "issuer:openid_configuration": Row("get", 200, 200, 200),
+    "issuer:oauth_authorization_server": Row("get", 200, 200, 200),
+    "issuer:jwks": Row("get", 200, 200, 200),
+    "issuer:token": Row("post", 400, 400, 400, data={"grant_type": "password"}),
     # registration: only right after a provider vouched for an unknown identity
     "register": Row("get", 302, 302, 302),
     "registration_waiting": Row("get", 302, 302, 302),
@@ -62,6 +68,9 @@ ROWS: dict[str, Row] = {
     "account-certificate": Row("post", LOGIN, 302, 302, data={"dn": "/CN=Nobody"}),
     "account-identity-remove": Row("post", LOGIN, 404, 404, args=("identity",)),
     "tokens:mine": Row("get", LOGIN, 200, 200),
+    "tokens:storage_mine": Row("get", LOGIN, 200, 200),
+    # anyone logged in may ask; the policy refuses in the answer (an outsider gets no token)
+    "tokens:storage_request": Row("post", LOGIN, 200, 200, args=("slug",), data={}),
     "campaigns:mine": Row("get", LOGIN, 200, 200),
     "campaigns:new": Row("get", LOGIN, 200, 200),
     "campaigns:request": Row("post", LOGIN, 302, 302, args=("slug",)),
@@ -236,12 +245,20 @@ def test_writes_refuse_get(name, world):
     assert response.status_code == 405
 
 
+# Machine endpoints that authenticate every request themselves and ignore the session cookie.
+CSRF_EXEMPT = {"issuer:token"}
+
+
 @pytest.mark.parametrize("name", WRITES)
 def test_writes_need_the_csrf_token(name, world):
     require_present(name)
     row = ROWS[name]
     client = client_as("admin", world, enforce_csrf_checks=True)
     response = client.post(url_for(name, row, world), row.data or {}, HTTP_HX_REQUEST="true")
+    if name in CSRF_EXEMPT:  # an admin's session cookie alone gets no token
+        assert response.status_code == 400
+        assert response.json()["error"] == "unsupported_grant_type"
+        return
     assert response.status_code == 403
     assert b"CSRF" in response.content
 

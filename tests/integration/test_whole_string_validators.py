@@ -37,6 +37,16 @@ FORMAT_FIELDS = {
     "campaigns.Campaign.slug": "nightsky",
     "campaigns.Campaign.data_paths": ["/data/nightsky"],
     "campaigns.CampaignRequest.slug": "nightsky",
+    "tokens.StorageElement.name": "dcache-1",
+    "tokens.StorageElement.audiences": ["https://storage.example.org"],
+    "tokens.StorageElement.base_path": "/gatehouse",
+    "tokens.StorageElement.endpoints": ["https://storage.example.org:2880"],
+    "tokens.StorageElement.tape_paths": ["/tape"],
+    "tokens.OAuthClient.client_id": "rucio-fts",
+    "tokens.OAuthClient.audiences": ["dcache-1"],
+    "tokens.OAuthClient.grants": ["client_credentials"],
+    "tokens.OAuthClient.operations": ["read"],
+    "tokens.OAuthClient.path_prefixes": ["/data"],
     "campaigns.CampaignRequest.data_paths": ["/data/nightsky"],
 }
 # The identity string's rule lives in the service that stores it (accounts.identities).
@@ -96,6 +106,17 @@ FREE_OR_INTERNAL = {
     "tokens.Token.audience",
     "tokens.Token.refresh_token",
     "tokens.Token.refresh_error",
+    # written by the issuer itself, never typed in
+    "tokens.StorageElement.issuer_base_paths",
+    "tokens.IssuerKey.kid",
+    "tokens.IssuerKey.private_key",
+    "tokens.IssuerKey.public_jwk",
+    "tokens.OAuthClient.secret_hash",
+    "tokens.IssuedToken.jti",
+    "tokens.IssuedToken.scopes",
+    "tokens.IssuedToken.kid",
+    "tokens.IssuedToken.token_hash",
+    "tokens.IssuedToken.way",
 }
 
 
@@ -187,6 +208,7 @@ FORM_CLASSES = [
     campaigns_forms.CampaignNewForm,
     campaigns_forms.CampaignRequestRejectForm,
     tokens_forms.InspectForm,
+    tokens_forms.StorageTokenForm,
     tokens_forms.TokenFilterForm,
 ]
 FORM_VALID = {

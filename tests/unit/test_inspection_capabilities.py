@@ -182,3 +182,17 @@ def test_scopes_needed_for_a_campaign_path():
 def test_scopes_needed_outside_the_issuer_area_is_refused():
     with pytest.raises(PathRejected):
         scopes_needed("read", "/elsewhere/c1", base_path="/vo")
+
+
+def test_a_scope_that_is_only_a_string_prefix_is_denied_with_a_warning():
+    caps = parse_capabilities("storage.read:/c4", base_path="/data")
+    decision = caps.may("read", "/data/c42/f")
+    assert not decision.allowed
+    assert "string prefix" in decision.warning and "XRootD" in decision.warning
+    assert decision.warning in decision.rule
+    covered = caps.may("read", "/data/c4/f")
+    assert covered.allowed and covered.warning == ""
+    unrelated = caps.may("read", "/data/d4")
+    assert not unrelated.allowed and unrelated.warning == ""
+    trailing = parse_capabilities("storage.read:/c4/", base_path="/").may("read", "/c42")
+    assert "string prefix" in trailing.warning

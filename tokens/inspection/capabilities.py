@@ -92,6 +92,7 @@ class Decision:
     allowed: bool
     rule: str
     grant: StorageGrant | None = None
+    warning: str = ""  # a storage element that would decide otherwise (string-prefix matching)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +181,26 @@ class Capabilities:
                 rule = f"Allowed by {grant.scope}: {why}" + (f"; {via}" if via else "") + "."
                 return Decision(True, rule + note, grant)
             held.setdefault(grant.operation, grant)
+        warning = self._string_prefix_warning(operation, requested)
         if directory_only and not held:
-            return Decision(False, directory_only + note)
-        return Decision(False, _denial(operation, requested, held, self.base_path) + note)
+            return Decision(False, directory_only + note + warning, warning=warning.strip())
+        return Decision(
+            False,
+            _denial(operation, requested, held, self.base_path) + note + warning,
+            warning=warning.strip(),
+        )
+
+    def _string_prefix_warning(self, operation: str, requested: str) -> str:
+        """XRootD 5.5's SciTokens plugin compares scope paths as strings: `/c4` opens `/c42`."""
+        for grant, joined in self._joined:
+            root = joined.rstrip("/")
+            if grant.operation in COVERED_BY[operation] and root and requested.startswith(root):
+                return (
+                    f" Warning: {grant.scope} is a string prefix of {requested} without covering "
+                    "it by whole segments; XRootD's SciTokens plugin (Debian's 5.5) compares "
+                    "paths as strings and would allow it. Ask the issuer for a narrower scope."
+                )
+        return ""
 
     def table(self, paths: Iterable[str] | None = None) -> list[TableRow]:
         """Operations x paths; by default the paths the scopes name, joined with the base path."""

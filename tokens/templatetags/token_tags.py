@@ -6,6 +6,7 @@ from django import template
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
+from tokens.issuer.pages import panel_context
 from tokens.selectors import campaign_token_scopes, token_refresh_end
 
 register = template.Library()
@@ -33,3 +34,14 @@ def backticks(text: str) -> str:
 def refresh_end(token):
     """When the portal stops refreshing `token` (None: not refreshable or no end known)."""
     return token_refresh_end(token=token)
+
+
+@register.inclusion_tag("tokens/storage_access.html", takes_context=True)
+def storage_access(context, campaign) -> dict:
+    """The Storage access panel: ask Gatehouse for a storage token for this campaign's data."""
+    request = context["request"]
+    return {
+        **panel_context(request, campaign),
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+    }

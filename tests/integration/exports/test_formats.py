@@ -43,7 +43,8 @@ def test_multimap_ids_reports_what_it_left_out(export_data):
     assert report.skipped == {
         "OIDC identity not in the form 'SUB=<sub>, ISS=<issuer>'": 1,
         "OIDC identity of issuer https://unknown.example.net/ (no provider configured)": 1,
-        "account name that does not match its rule (see manage.py check_account_names)": 1,
+        # "-lead": its OIDC identity's line and its storage-token subject's line
+        "account name that does not match its rule (see manage.py check_account_names)": 2,
     }
 
 
@@ -188,6 +189,24 @@ def test_providers_sharing_an_op_alias_stop_the_export(export_data, settings, tm
         render("multimap-ids", ExportReport())
 
 
+def test_gatehouse_storage_tokens_map_to_the_same_uid(export_data, settings):
+    """Tokens Gatehouse issues carry `sub` = the account's token subject, at its own op alias."""
+    settings.GATEHOUSE_ISSUER_OP_ALIAS = "gh"
+    lines = export_text("multimap-ids").splitlines()
+    jdoe = Account.objects.get(name="jdoe")
+    assert f"oidc:{jdoe.token_subject}@gh username:jdoe uid:{jdoe.uid} gid:{jdoe.uid},true" in lines
+    suspended = Account.objects.get(name="suspended")
+    assert not any(str(suspended.token_subject) in line for line in lines)
+    settings.GATEHOUSE_ISSUER_OP_ALIAS = ""
+    assert not any("@gh " in line for line in export_text("multimap-ids").splitlines())
+
+
+def test_gatehouse_op_alias_may_not_clash_with_a_provider(export_data, settings, providers):
+    settings.GATEHOUSE_ISSUER_OP_ALIAS = "escape"  # the IAM provider's alias
+    with pytest.raises(ExportError, match="GATEHOUSE_ISSUER_OP_ALIAS"):
+        render("multimap-ids", ExportReport())
+
+
 def test_oidc_parts_follow_the_identity_rule():
     assert oidc_parts("SUB=abc, ISS=https://iam.example.org/") == (
         "abc",
@@ -285,7 +304,7 @@ def test_archiving_a_campaign_removes_its_group(export_data):
 
 @pytest.mark.parametrize(
     ("format_name", "queries"),
-    [("multimap-ids", 3), ("multimap-campaigns", 1), ("group", 3), ("passwd", 1), ("ldif", 3)],
+    [("multimap-ids", 4), ("multimap-campaigns", 1), ("group", 3), ("passwd", 1), ("ldif", 3)],
 )
 def test_query_count_does_not_grow_with_the_data(
     export_data, django_assert_max_num_queries, format_name, queries

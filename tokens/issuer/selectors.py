@@ -1,0 +1,76 @@
+"""Reads for the Storage access panel and the list of storage tokens a person was issued."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from django.db.models import QuerySet
+
+from accounts.models import Account
+from campaigns.models import Campaign
+from tokens.models import IssuedToken, StorageElement
+from tokens.policy import Offer, campaign_offers
+
+
+def storage_offers(*, account: Account, campaign: Campaign) -> list[Offer]:
+    """Per enabled storage element, what `account` may ask for on `campaign`'s data paths (no
+    policy queries at all when no element is enabled)."""
+    elements = list(StorageElement.objects.filter(enabled=True).order_by("name"))
+    if not elements:
+        return []
+    return campaign_offers(account=account, campaign=campaign, storage_elements=elements)
+
+
+def issued_tokens_for(*, account: Account) -> QuerySet[IssuedToken]:
+    """The storage tokens minted for `account`, newest first (records only, never tokens)."""
+    return (
+        IssuedToken.objects.filter(account=account)
+        .select_related("storage_element", "client")
+        .order_by("-issued_at")
+    )
+
+
+@dataclass(frozen=True)
+class HowTo:
+    label: str
+    command: str
+
+
+def _endpoint(element: StorageElement, schemes: tuple[str, ...]) -> str | None:
+    return next((url for url in element.endpoints if urlsplit(url).scheme in schemes), None)
+
+
+def download_commands(*, element: StorageElement, path: str) -> list[HowTo]:
+    """Copyable commands that read storage path `path` at `element` with $BEARER_TOKEN.
+
+    curl and davix send the header themselves; xrdcp (XrdCl) and gfal-copy (gfal2) read the
+    BEARER_TOKEN environment variable (WLCG bearer token discovery).
+    """
+    quoted_path = quote(path)
+    https = _endpoint(element, ("https", "davs"))
+    root = _endpoint(element, ("root", "roots"))
+    found = []
+    if https:
+        url = https.rstrip("/") + quoted_path
+        web = "https" + url[url.index("://") :]
+        found += [
+            HowTo(
+                "curl",
+                f'curl -fL -H "Authorization: Bearer $BEARER_TOKEN" -O {shlex.quote(web)}',
+            ),
+            HowTo(
+                "davix",
+                f'davix-get -H "Authorization: Bearer $BEARER_TOKEN" {shlex.quote(web)} '
+                f"{shlex.quote(path.rsplit('/', 1)[-1] or 'data')}",
+            ),
+            HowTo(
+                "gfal-copy",
+                f"gfal-copy {shlex.quote('davs' + url[url.index('://') :])} file://$PWD/",
+            ),
+        ]
+    xroot = root.rstrip("/") + "/" + quoted_path if root else (web if https else None)
+    if xroot:
+        found.append(HowTo("xrdcp", f"xrdcp {shlex.quote(xroot)} ./"))
+    return found
