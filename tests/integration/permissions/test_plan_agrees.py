@@ -5,8 +5,9 @@ Each answer is a function (path, account or None) -> bool in ANSWERS:
 - "who can read this path": campaigns.selectors.path_access, the rule the portal shows;
 - "permission plan on disk": POSIX read permission from the plan's owner, group and modes, with
   group membership as the exports put it on the nodes (campaigns.exports.selection).
-The storage-token policy (which read scopes the issuer would grant) does not exist yet; when it
-does, add it to ANSWERS and this test compares all three.
+- "storage-token policy": whether Gatehouse's issuer grants `storage.read:<path>` to the account
+  (tokens.policy.decide, at a storage element whose base path is "/"). A token needs an account,
+  so for nobody this answer abstains.
 """
 
 import io
@@ -19,6 +20,8 @@ from accounts.models import Account
 from campaigns.exports.selection import exported_accounts, gid_rows_by_account
 from campaigns.permissions import PathPlan, permission_plan
 from campaigns.selectors import path_access, path_covers
+from tokens.models import StorageElement
+from tokens.policy import Refused, ScopeRequest, decide
 
 pytestmark = pytest.mark.django_db
 
@@ -60,13 +63,31 @@ def path_access_answer(path: str, account: Account | None) -> bool:
     return path_access(path=path, account=account).allowed
 
 
-def test_plan_and_who_can_read_agree_on_every_demo_path():
+def token_policy_answer() -> Callable[[str, Account | None], bool | None]:
+    element = StorageElement.objects.create(
+        name="agreement-se", audiences=["https://se.example.org"], base_path="/"
+    )
+
+    def answer(path: str, account: Account | None) -> bool | None:
+        if account is None:
+            return None  # no account, no token: nothing to compare
+        try:
+            decide(account=account, storage_element=element, scopes=[ScopeRequest("read", path)])
+        except Refused:
+            return False
+        return True
+
+    return answer
+
+
+def test_plan_who_can_read_and_token_policy_agree_on_every_demo_path():
     call_command("seed_demo", stdout=io.StringIO())
     plans = list(permission_plan())
     assert len(plans) >= 5
     answers = {
         "who can read this path (path_access)": path_access_answer,
         "permission plan on disk": plan_answer(plans),
+        "storage-token policy": token_policy_answer(),
     }
     people: list[Account | None] = [None, *Account.objects.order_by("name")]
     checked = 0
@@ -76,7 +97,7 @@ def test_plan_and_who_can_read_agree_on_every_demo_path():
             for account in people:
                 said = {name: answer(path, account) for name, answer in answers.items()}
                 checked += 1
-                if len(set(said.values())) != 1:
+                if len({v for v in said.values() if v is not None}) != 1:
                     disagreements.append((path, account.name if account else "nobody", said))
     assert not disagreements, disagreements
     assert checked == len(plans) * 2 * len(people)
@@ -86,3 +107,5 @@ def test_plan_and_who_can_read_agree_on_every_demo_path():
     assert answers["permission plan on disk"](nightsky.path, alice)
     assert not answers["permission plan on disk"](nightsky.path, carol)
     assert not answers["permission plan on disk"](nightsky.path, None)
+    assert answers["storage-token policy"](nightsky.path, alice)
+    assert not answers["storage-token policy"](nightsky.path, carol)
