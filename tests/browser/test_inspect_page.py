@@ -1,33 +1,8 @@
 """The Inspect page in headless Chromium: htmx swaps the result in; without JS it still works."""
 
-import json
-
 import pytest
 
-from tests.harness.jwks_server import LoopbackIssuer
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def issuer(settings, tmp_path):
-    with LoopbackIssuer() as server:
-        secrets = tmp_path / "idpsecrets.json"
-        secrets.write_text(
-            json.dumps(
-                {
-                    "test": {
-                        "issuer": server.issuer,
-                        "client_id": "c",
-                        "client_secret": "s",
-                        "display_name": "Test IAM",
-                        "storage_base_path": "/vo",
-                    }
-                }
-            )
-        )
-        settings.GATEHOUSE_IDPSECRETS = str(secrets)
-        yield server
 
 
 def test_inspect_with_htmx_swaps_in_the_result(page, issuer):

@@ -6,7 +6,6 @@ People are signed in by session cookie (sign_in); tokens are signed by a loopbac
 """
 
 import datetime
-import json
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,6 @@ from playwright.sync_api import expect
 from accounts.crypto import token_hash
 from accounts.models import Registration
 from campaigns import services
-from tests.harness.jwks_server import LoopbackIssuer
 from tokens.models import Token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,27 +25,6 @@ INNER_SCROLLERS = """() => [...document.querySelectorAll('main *')]
   .filter(e => !['THEAD', 'TEXTAREA', 'INPUT', 'SELECT'].includes(e.tagName) && !e.closest('.visually-hidden, thead'))
   .filter(e => getComputedStyle(e).overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1)
   .map(e => `${e.tagName.toLowerCase()}.${e.className} ${e.scrollWidth}px`)"""
-
-
-@pytest.fixture
-def issuer(settings, tmp_path):
-    with LoopbackIssuer() as server:
-        secrets = tmp_path / "idpsecrets.json"
-        secrets.write_text(
-            json.dumps(
-                {
-                    "test": {
-                        "issuer": server.issuer,
-                        "client_id": "c",
-                        "client_secret": "s",
-                        "display_name": "Test IAM",
-                        "storage_base_path": "/vo",
-                    }
-                }
-            )
-        )
-        settings.GATEHOUSE_IDPSECRETS = str(secrets)
-        yield server
 
 
 def _hold_token(issuer, account) -> Token:
