@@ -23,6 +23,7 @@ def oidc_identity(*, sub: str, issuer: str) -> str:
 
 def parse_oidc_identity(text: str) -> tuple[str, str]:
     """(sub, issuer) from ``SUB=<sub>, ISS=<issuer>``; ValueError saying what is wrong."""
+    _require_plain_characters(text)
     match = OIDC_RE.fullmatch(text)
     if not match:
         raise ValueError(
@@ -50,13 +51,18 @@ def parse_oidc_identity(text: str) -> tuple[str, str]:
     return sub, issuer
 
 
-def normalise_identity(*, type: str, identity: str) -> str:
-    """The string to store for an identity of this type; ValueError if it is malformed."""
+def _require_plain_characters(identity: str) -> None:
+    """No control character (NUL included), line break or lone surrogate inside the string."""
     if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in identity.strip()):
         raise ValueError(
             f"{identity!r} contains a control character, a line break or a broken character: "
             "copy the identity again from its source."
         )
+
+
+def normalise_identity(*, type: str, identity: str) -> str:
+    """The string to store for an identity of this type; ValueError if it is malformed."""
+    _require_plain_characters(identity)
     if type == "OIDC":
         text = identity.strip()
         parse_oidc_identity(text)
