@@ -36,19 +36,21 @@ SCHEDULED_TASK = {
 
 
 def scheduled_run_claim(*, job: str, every: timedelta) -> bool:
-    """True if `job` may run now: it did not start within the last half of its interval.
+    """True if `job` may run now: it has not run yet in this interval of the wall clock.
 
-    One conditional UPDATE decides, so of two beats' sends of the same slot exactly one runs,
-    whatever their clocks' phase.
+    Intervals are counted from 1970, so two beats (whatever their phase) that send the same
+    job within one interval claim the same slot, and one conditional UPDATE lets exactly one
+    of them run it.
     """
     now = timezone.now()
+    slot = int(now.timestamp() // every.total_seconds())
     ScheduledJob.objects.get_or_create(name=job)
     claimed = ScheduledJob.objects.filter(
-        Q(last_started__isnull=True) | Q(last_started__lte=now - every / 2), name=job
-    ).update(last_started=now, runs=F("runs") + 1)
+        Q(last_slot__isnull=True) | Q(last_slot__lt=slot), name=job
+    ).update(last_slot=slot, last_started=now, runs=F("runs") + 1)
     if not claimed:
         ScheduledJob.objects.filter(name=job).update(skipped=F("skipped") + 1)
-        log.info("%s: already started within this interval (another beat?); skipped.", job)
+        log.info("%s: already ran in this interval (another beat?); skipped.", job)
     return bool(claimed)
 
 

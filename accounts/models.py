@@ -313,6 +313,9 @@ class ScheduledJob(models.Model):
 
     name = models.CharField(max_length=64, primary_key=True)
     last_started = models.DateTimeField(null=True, blank=True)
+    last_slot = models.BigIntegerField(
+        null=True, blank=True, help_text="The interval (counted from 1970) it last ran in."
+    )
     runs = models.PositiveBigIntegerField(default=0)
     skipped = models.PositiveBigIntegerField(default=0, help_text="Sends that came too early.")
 
