@@ -41,9 +41,7 @@ from bench.bench_pages import (  # noqa: E402
     GUNICORN,
     ServerCpu,
     _client,
-    _machine_busy,
-    _pct,
-    _used,
+    measured,
 )
 
 SECONDS = float(os.getenv("BENCH_ISSUER_SECONDS", "15"))
@@ -81,26 +79,7 @@ def drive(port: int, request: bytes, seconds: float, think: float) -> dict:
 
 
 def _measure(pool, cpu: ServerCpu, port: int, request: bytes, *, seconds, think) -> dict:
-    web0, db0 = cpu.sample()
-    busy0 = _machine_busy()
-    out = pool.apply(drive, (port, request, seconds, think))
-    busy = _machine_busy() - busy0
-    web1, db1 = cpu.sample()
-    latencies = sorted(out["latencies"])
-    n = max(1, len(latencies))
-    ours = _used(web0, web1) + _used(db0, db1) + out["cpu"]
-    return {
-        "others": max(0.0, busy - ours) / out["wall"],
-        "n": len(latencies),
-        "errors": out["errors"],
-        "rate": len(latencies) / out["wall"],
-        "p50": _pct(latencies, 0.50),
-        "p95": _pct(latencies, 0.95),
-        "p99": _pct(latencies, 0.99),
-        "web_ms": _used(web0, web1) / n * 1000,
-        "db_ms": _used(db0, db1) / n * 1000,
-        "load_cpu": out["cpu"] / out["wall"],
-    }
+    return measured(cpu, lambda: pool.apply(drive, (port, request, seconds, think)))
 
 
 # --- set-up in the database -------------------------------------------------------------------

@@ -289,10 +289,12 @@ def _pct(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))] * 1000
 
 
-def _measure(pool, cpu: ServerCpu, port: int, path: str, cookie: str, *, seconds, think) -> dict:
+def measured(cpu: ServerCpu, run) -> dict:
+    """Run one load phase (`run()` returns the load generator's counts) and summarise it:
+    latencies, the server's CPU per request, and what other processes used meanwhile."""
     web0, db0 = cpu.sample()
     busy0 = _machine_busy()
-    out = pool.apply(drive, (port, path, cookie, seconds, think, 1))
+    out = run()
     busy = _machine_busy() - busy0
     web1, db1 = cpu.sample()
     latencies = sorted(out["latencies"])
@@ -302,7 +304,7 @@ def _measure(pool, cpu: ServerCpu, port: int, path: str, cookie: str, *, seconds
         "others": max(0.0, busy - ours) / out["wall"],
         "n": len(latencies),
         "errors": out["errors"],
-        "reconnects": out["reconnects"],
+        "reconnects": out.get("reconnects", 0),
         "rate": len(latencies) / out["wall"],
         "p50": _pct(latencies, 0.50),
         "p95": _pct(latencies, 0.95),
@@ -311,6 +313,10 @@ def _measure(pool, cpu: ServerCpu, port: int, path: str, cookie: str, *, seconds
         "db_ms": _used(db0, db1) / n * 1000,
         "load_cpu": out["cpu"] / out["wall"],
     }
+
+
+def _measure(pool, cpu: ServerCpu, port: int, path: str, cookie: str, *, seconds, think) -> dict:
+    return measured(cpu, lambda: pool.apply(drive, (port, path, cookie, seconds, think, 1)))
 
 
 def _rows(name: str, users: dict, saturated: dict, base: dict | None, members: int) -> list[dict]:
