@@ -132,6 +132,14 @@ def main() -> int:
     marker = VAR / ".demo-loaded"
     if not marker.exists():
         manage("seed_demo")
+        # A storage element and a signing key, so the Storage access panel can mint demo tokens.
+        manage(
+            "storage_element", "add", "demo-dcache",
+            "--audience", "https://dcache.demo.example.org:2880",
+            "--endpoint", "https://dcache.demo.example.org:2880",
+            "--base-path", "/",
+        )  # fmt: skip
+        manage("issuer_key", "create")
         marker.touch()
 
     children: list[subprocess.Popen] = []
