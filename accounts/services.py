@@ -388,19 +388,7 @@ def account_promote(
             f"Account '{locked.name}' is {locked.get_status_display()}: reactivate it first.",
             code="not_active",
         )
-    if locked.is_staff and locked.is_superuser:
-        return locked
-    locked.is_staff = locked.is_superuser = True
-    _save_account(locked, account, ["is_staff", "is_superuser"])
-    audit_record(
-        action="account.promote",
-        actor=actor,
-        account=locked,
-        target=f"account:{locked.name}",
-        comment=reason.strip(),
-        ip=ip,
-    )
-    return locked
+    return _admin_role_set(locked, account, admin=True, actor=actor, reason=reason, ip=ip)
 
 
 @transaction.atomic
@@ -409,12 +397,18 @@ def account_demote(
 ) -> Account:
     """Take the admin role away from an account."""
     locked = _locked(account)
-    if not (locked.is_staff or locked.is_superuser):
+    return _admin_role_set(locked, account, admin=False, actor=actor, reason=reason, ip=ip)
+
+
+def _admin_role_set(
+    locked: Account, account: Account, *, admin: bool, actor, reason: str, ip: str | None
+) -> Account:
+    if locked.is_staff == admin and locked.is_superuser == admin:
         return locked
-    locked.is_staff = locked.is_superuser = False
+    locked.is_staff = locked.is_superuser = admin
     _save_account(locked, account, ["is_staff", "is_superuser"])
     audit_record(
-        action="account.demote",
+        action="account.promote" if admin else "account.demote",
         actor=actor,
         account=locked,
         target=f"account:{locked.name}",
