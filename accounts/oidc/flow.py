@@ -108,9 +108,13 @@ def _forget_expired(request: HttpRequest) -> None:
         request.session.modified = True
 
 
+def _window_key(key: str, window: int) -> str:
+    return f"{key}:{int(time.time() // window)}"
+
+
 def _count(key: str, window: int) -> int:
     """Count one event under `key` in the current `window` seconds (in the shared cache)."""
-    key = f"{key}:{int(time.time() // window)}"
+    key = _window_key(key, window)
     cache.add(key, 0, timeout=2 * window)
     try:
         return cache.incr(key)
@@ -134,14 +138,29 @@ def login_rate_exceeded(request: HttpRequest) -> bool:
     return _count_for_address(request, "login-starts", 60) > settings.GATEHOUSE_LOGIN_RATE
 
 
-STRAY_CALLBACK_WINDOW = 600
+STRAY_CALLBACK_WINDOW = 600  # refusals from one address are counted per 10 minutes
 
 
 def stray_callback_count(request: HttpRequest) -> int:
     """Count one callback that matched no login of this browser, per address and 10 minutes."""
-    return _count_for_address(request, "stray-callbacks", STRAY_CALLBACK_WINDOW)
+    return refusal_count(request, "stray-callbacks")
 
 
-def stray_callbacks_exceeded(count: int) -> bool:
+def refusal_count(request: HttpRequest, kind: str) -> int:
+    """Count one refused `kind` request from the client's address in the 10-minute window."""
+    return _count_for_address(request, kind, STRAY_CALLBACK_WINDOW)
+
+
+def refusals_so_far(request: HttpRequest, kind: str) -> int:
+    """How many `kind` refusals this address had in the window (counts nothing)."""
+    return cache.get(_window_key(f"{kind}:{client_ip(request)}", STRAY_CALLBACK_WINDOW), 0)
+
+
+def refusals_exceeded(count: int) -> bool:
     """Past the login rate (per minute) times the window's minutes: refuse without reading."""
     return count > settings.GATEHOUSE_LOGIN_RATE * (STRAY_CALLBACK_WINDOW // 60)
+
+
+def refusal_worth_auditing(count: int) -> bool:
+    """Audit the 1st, 10th, 100th... refusal from one address: a flood cannot fill the log."""
+    return count == 1 or (count >= 10 and str(count).rstrip("0") == "1")

@@ -26,9 +26,10 @@ from accounts.oidc.flow import (
     STRAY_CALLBACK_WINDOW,
     authorization_url,
     login_rate_exceeded,
+    refusal_worth_auditing,
+    refusals_exceeded,
     safe_next,
     stray_callback_count,
-    stray_callbacks_exceeded,
     take_state,
 )
 from accounts.selectors import registration_latest
@@ -96,7 +97,7 @@ def _refuse_stray(request: HttpRequest, refusal: LoginRefused) -> HttpResponse:
     there (a link, an image), so it leaves the session alone, and its audit rows are
     aggregated per address (the 1st, 10th, 100th... in 10 minutes), past a rate refused."""
     count = stray_callback_count(request)
-    if count == 1 or _is_power_of_ten(count):
+    if refusal_worth_auditing(count):
         log.warning("login refused: reason=%s (%d from this address)", refusal.reason, count)
         audit_record(
             action="login.refused",
@@ -108,7 +109,7 @@ def _refuse_stray(request: HttpRequest, refusal: LoginRefused) -> HttpResponse:
             },
             ip=client_ip(request),
         )
-    if stray_callbacks_exceeded(count):
+    if refusals_exceeded(count):
         return login_error(
             request,
             "Too many login answers that match no login came from your address. Wait a few "
@@ -117,10 +118,6 @@ def _refuse_stray(request: HttpRequest, refusal: LoginRefused) -> HttpResponse:
             title="Slow down",
         )
     return login_error(request, refusal.message, status=refusal.status)
-
-
-def _is_power_of_ten(count: int) -> bool:
-    return count >= 10 and str(count).rstrip("0") == "1"
 
 
 @never_cache

@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET
 
 from accounts.http import client_ip
+from accounts.oidc.flow import refusal_count, refusals_exceeded, refusals_so_far
 from tokens.issuer import exchange
 from tokens.issuer.exchange import CLIENT_CREDENTIALS, TOKEN_EXCHANGE, Attempt
 from tokens.issuer.keys import NoSigningKey, jwks_document
@@ -93,6 +94,18 @@ def _json(body: dict, status: int = 200) -> JsonResponse:
 ERROR_STATUS = {"invalid_client": 401, "slow_down": 429, "server_error": 503}
 
 
+# Refused requests per address (wrong secrets, foreign subject tokens), each audited: past the
+# login rate times ten in 10 minutes the endpoint answers slow_down without looking at the
+# request, so guessing secrets is slow and a flood cannot fill the audit log.
+REFUSALS = "storage-token-refusals"
+TOO_MANY_REFUSALS = Refused(
+    "rate-limit-address",
+    "Too many refused token requests came from your address; wait ten minutes and check the "
+    "client credentials and the subject token.",
+    error="slow_down",
+)
+
+
 def _error(refusal: Refused) -> JsonResponse:
     response = _json(
         {"error": refusal.error, "error_description": refusal.message},
@@ -115,9 +128,12 @@ def token(request: HttpRequest) -> JsonResponse:
         response.status_code = 405
         response["Allow"] = "POST"
         return response
+    if refusals_exceeded(refusals_so_far(request, REFUSALS) + 1):  # this one would be past
+        return _error(TOO_MANY_REFUSALS)
     try:
         body = _issue(request, attempt)
     except Refused as refusal:
+        refusal_count(request, REFUSALS)
         storage_token_refusal_record(
             refusal=refusal,
             way=Way.CLIENT_CREDENTIALS

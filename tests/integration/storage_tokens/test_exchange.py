@@ -428,3 +428,20 @@ def test_rate_limit_per_client(world, settings):
     assert post(data, auth=deleter).status_code == 200
     refused(post(data, auth=deleter), "slow_down", 429)
     assert last_refusal().detail["rule"] == "rate-limit-client"
+
+
+def test_an_address_that_keeps_being_refused_is_slowed_down_and_cannot_fill_the_audit_log(
+    world, alice_token, settings
+):
+    settings.GATEHOUSE_LOGIN_RATE = 1  # 10 refusals per address in 10 minutes
+    for _ in range(10):
+        refused(post(exchange(alice_token), auth=("rucio", "guess")), "invalid_client", 401)
+    audited = AuditEvent.objects.filter(action="storage_token.refuse").count()
+    for _ in range(5):
+        body = refused(post(exchange(alice_token), auth=("rucio", "guess")), "slow_down", 429)
+        assert "wait ten minutes" in body["error_description"]
+    assert AuditEvent.objects.filter(action="storage_token.refuse").count() == audited
+    # even the right secret waits, from that address; another address is served
+    right = world["secrets"]["rucio"]
+    refused(post(exchange(alice_token), auth=("rucio", right)), "slow_down", 429)
+    assert post(exchange(alice_token), auth=("rucio", right), ip="192.0.2.8").status_code == 200
