@@ -13,6 +13,7 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
     Case,
+    CharField,
     Count,
     Exists,
     IntegerField,
@@ -28,6 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, IdpGroupMembership
+from accounts.prepared import PreparedQuery, instance_from_row
 from accounts.storage_paths import (
     path_covers,
     path_depth,
@@ -97,14 +99,37 @@ def current_member_count(*, today: datetime.date) -> Case:
     )
 
 
+# The campaign pages read the same few rows on every request: these reads are compiled once per
+# process (accounts/prepared.py), the rule staying in the ORM expressions they are built from.
+_CAMPAIGN_FIELDS = [f.attname for f in Campaign._meta.concrete_fields]
+_PERSON_FIELDS = ["id", "name", "display_name", "email", "status", "uid"]
+
+
+def _with_pi(row: dict) -> Campaign:
+    campaign = instance_from_row(Campaign, row)
+    campaign.pi = instance_from_row(Account, row, "pi__")
+    return campaign
+
+
+_CAMPAIGN_PAGE = PreparedQuery(
+    lambda slug, today: (
+        Campaign.objects.filter(slug=slug)
+        .annotate(member_count=current_member_count(today=today))
+        .values(*_CAMPAIGN_FIELDS, *(f"pi__{f}" for f in _PERSON_FIELDS), "member_count")
+    ),
+    slug=str,
+    today=datetime.date,
+)
+
+
 def campaign_for_page(slug: str, *, today: datetime.date | None = None) -> Campaign | None:
     """The campaign with its PI and its current member count, in one query."""
-    return (
-        Campaign.objects.select_related("pi")
-        .annotate(member_count=current_member_count(today=_today(today)))
-        .filter(slug=slug)
-        .first()
-    )
+    rows = _CAMPAIGN_PAGE(slug=slug, today=_today(today))
+    if not rows:
+        return None
+    campaign = _with_pi(rows[0])
+    campaign.member_count = rows[0]["member_count"]
+    return campaign
 
 
 def current_members(campaign: Campaign, *, today: datetime.date | None = None) -> QuerySet[Account]:
@@ -162,6 +187,43 @@ class Viewer:
     def may_see_members(self) -> bool:
         return self.is_member or self.may_manage
 
+    # What the manage page offers on one member's row; the services check the same again.
+
+    def may_appoint(self, membership: Membership) -> bool:
+        return self.may_appoint_managers and membership.role == Membership.Role.MEMBER
+
+    def may_unappoint(self, membership: Membership) -> bool:
+        return self.may_appoint_managers and membership.role == Membership.Role.MANAGER
+
+    def may_remove(self, membership: Membership) -> bool:
+        """Members by any manager; a manager only by the PI or an admin; the PI never."""
+        if membership.role == Membership.Role.MANAGER:
+            return self.is_pi or self.is_admin
+        return self.may_manage and membership.role == Membership.Role.MEMBER
+
+    def may_set_end_date(self, membership: Membership) -> bool:
+        """Not the PI's (it cannot end); a manager's only by the PI or an admin; one's own only
+        by an admin (as membership_set_valid_until decides)."""
+        if membership.role == Membership.Role.PI or not self.may_manage:
+            return False
+        if self.is_admin:
+            return True
+        own = self.account is not None and membership.account_id == self.account.pk
+        return not own and (membership.role != Membership.Role.MANAGER or self.is_pi)
+
+
+_OPEN_MEMBERSHIP = PreparedQuery(
+    lambda campaign, account: (
+        Membership.objects.filter(
+            campaign=campaign, account=account, state__in=Membership.OPEN_STATES
+        )
+        .order_by()
+        .values(*(f.attname for f in Membership._meta.concrete_fields))
+    ),
+    campaign=int,
+    account=int,
+)
+
 
 def viewer_for(
     *, campaign: Campaign, account: Account | None, today: datetime.date | None = None
@@ -169,14 +231,10 @@ def viewer_for(
     """One query: the account's open membership in the campaign, and its rights there."""
     if account is None or not account.is_authenticated or not account.is_active:
         return Viewer(account=None, membership=None)
-    membership = (
-        Membership.objects.filter(
-            campaign=campaign, account=account, state__in=Membership.OPEN_STATES
-        )
-        .order_by()
-        .first()  # at most one: the "one open membership" constraint
-    )
-    if membership is not None:
+    rows = _OPEN_MEMBERSHIP(campaign=campaign.pk, account=account.pk)
+    membership = None
+    if rows:  # at most one: the "one open membership" constraint
+        membership = instance_from_row(Membership, rows[0])
         membership.campaign = campaign
     today = _today(today)
     is_current = (
@@ -204,6 +262,21 @@ def managers_of(campaign: Campaign, *, today: datetime.date | None = None) -> Qu
     ).order_by("name")
 
 
+_MANAGERS = PreparedQuery(
+    lambda campaign, today: managers_of(campaign, today=today).values(*_PERSON_FIELDS),
+    campaign=int,
+    today=datetime.date,
+)
+
+
+def manager_accounts(campaign: Campaign, *, today: datetime.date | None = None) -> list[Account]:
+    """managers_of(), as the campaign page lists them."""
+    return [
+        instance_from_row(Account, row)
+        for row in _MANAGERS(campaign=campaign.pk, today=_today(today))
+    ]
+
+
 def campaigns_managed_by(*, account: Account) -> QuerySet[Campaign]:
     """Campaigns where the account is PI or a current manager."""
     managed = current_memberships().filter(
@@ -222,23 +295,12 @@ class ListFilter(enum.StrEnum):
     PUBLIC = "public"
 
 
-def campaign_list(
-    *,
-    viewer: Account | None,
-    search: str = "",
-    show: str = "",
-    page: int | str = 1,
-    today: datetime.date | None = None,
-) -> Page:
-    """One page of campaigns with PI, current member count and the viewer's own state.
-
-    Two queries whatever the data size: the count, and the page (member counts and the
-    viewer's state are correlated subqueries evaluated for the page's rows only).
-    """
-    today = _today(today)
-    campaigns = Campaign.objects.select_related("pi").only(
-        "slug", "title", "status", "embargo_until", "pi__name", "pi__display_name"
-    )
+def _campaign_list_queryset(
+    *, viewer: int | None, search: str, show: str, today: datetime.date
+) -> QuerySet[Campaign]:
+    """The list's campaigns in order, with PI, current member count and the viewer's own state;
+    `viewer` is an account id, None when nobody is logged in."""
+    campaigns = Campaign.objects.all()
     if search:
         # PI names through a subquery, not a join: the trigram index (Account.Meta.indexes) finds
         # the few matching accounts instead of the join reading every account.
@@ -254,7 +316,7 @@ def campaign_list(
     elif show == ListFilter.PUBLIC:
         campaigns = campaigns.filter(Q(embargo_until__isnull=True) | Q(embargo_until__lte=today))
     campaigns = campaigns.annotate(member_count=current_member_count(today=today))
-    if viewer is not None and viewer.is_authenticated:
+    if viewer is not None:
         own = Membership.objects.filter(
             campaign=OuterRef("pk"), account=viewer, state__in=Membership.OPEN_STATES
         ).order_by()
@@ -262,9 +324,121 @@ def campaign_list(
         if show == ListFilter.MINE:
             mine = Membership.objects.filter(account=viewer, state__in=Membership.OPEN_STATES)
             campaigns = campaigns.filter(Q(pi=viewer) | Q(pk__in=mine.values("campaign")))
-    elif show == ListFilter.MINE:
-        campaigns = campaigns.none()
-    return Paginator(campaigns.order_by("slug"), LIST_PAGE_SIZE).get_page(page)
+    else:
+        campaigns = campaigns.annotate(viewer_state=Value(None, output_field=CharField()))
+        if show == ListFilter.MINE:
+            campaigns = campaigns.none()
+    return campaigns.order_by("slug")
+
+
+_LIST_FIELDS = ["id", "slug", "title", "status", "embargo_until", "pi_id"]
+_LIST_PI_FIELDS = ["pi__id", "pi__name", "pi__display_name"]
+_LIST_PAGES: dict[tuple[str, bool], PreparedQuery] = {}
+
+
+def _list_page_query(show: str, logged_in: bool) -> PreparedQuery:
+    """The list without a search, one prepared query per filter (with the page's total)."""
+    key = (show, logged_in)
+    if (query := _LIST_PAGES.get(key)) is None:
+        columns = [*_LIST_FIELDS, *_LIST_PI_FIELDS, "member_count", "viewer_state", "page_total"]
+        if logged_in:
+            query = PreparedQuery(
+                lambda viewer, today: (
+                    _campaign_list_queryset(viewer=viewer, search="", show=show, today=today)
+                    .annotate(page_total=Window(Count("*")))
+                    .values(*columns)
+                ),
+                viewer=int,
+                today=datetime.date,
+            )
+        else:
+            query = PreparedQuery(
+                lambda today: (
+                    _campaign_list_queryset(viewer=None, search="", show=show, today=today)
+                    .annotate(page_total=Window(Count("*")))
+                    .values(*columns)
+                ),
+                today=datetime.date,
+            )
+        _LIST_PAGES[key] = query
+    return query
+
+
+def _list_row(row: dict) -> Campaign:
+    campaign = _with_pi(row)
+    campaign.member_count, campaign.viewer_state = row["member_count"], row["viewer_state"]
+    return campaign
+
+
+def campaign_list(
+    *,
+    viewer: Account | None,
+    search: str = "",
+    show: str = "",
+    page: int | str = 1,
+    today: datetime.date | None = None,
+) -> Page:
+    """One page of campaigns with PI, current member count and the viewer's own state.
+
+    Without a search, one prepared query (the page with its total); a search is two ORM queries,
+    the count and the page. Member counts and the viewer's state are correlated subqueries
+    evaluated for the page's rows only.
+    """
+    today = _today(today)
+    viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
+    nobody_mine = show == ListFilter.MINE and viewer_id is None  # an empty page, no query
+    if not search and show in set(ListFilter) and not nobody_mine:
+        params = {"today": today} if viewer_id is None else {"viewer": viewer_id, "today": today}
+        query = _list_page_query(show, viewer_id is not None)
+        return _prepared_page(query, page, LIST_PAGE_SIZE, _list_row, **params)
+    campaigns = (
+        _campaign_list_queryset(viewer=viewer_id, search=search, show=show, today=today)
+        .select_related("pi")
+        .only("slug", "title", "status", "embargo_until", "pi__name", "pi__display_name")
+    )
+    return Paginator(campaigns, LIST_PAGE_SIZE).get_page(page)
+
+
+def _campaign_members_queryset(
+    campaign: Campaign | int, *, states: tuple[str, ...], search: str
+) -> QuerySet[Membership]:
+    """The campaign's memberships in `states`: PI first, then managers, then by account name."""
+    role_order = Case(
+        When(role=Membership.Role.PI, then=0),
+        When(role=Membership.Role.MANAGER, then=1),
+        default=2,
+    )
+    memberships = Membership.objects.filter(campaign=campaign, state__in=states).order_by(
+        role_order, "account__name"
+    )
+    if search:
+        memberships = memberships.filter(
+            Q(account__name__icontains=search) | Q(account__display_name__icontains=search)
+        )
+    return memberships
+
+
+_MEMBER_FIELDS = ["id", "role", "state", "valid_until", "decided_at", "campaign_id", "account_id"]
+_MEMBER_ACCOUNT_FIELDS = [
+    "account__id",
+    "account__name",
+    "account__display_name",
+    "account__status",
+]
+_MEMBERS_PAGE = PreparedQuery(
+    lambda campaign: (
+        _campaign_members_queryset(campaign, states=(Membership.State.APPROVED,), search="")
+        .annotate(page_total=Window(Count("*")))
+        .values(*_MEMBER_FIELDS, *_MEMBER_ACCOUNT_FIELDS, "page_total")
+    ),
+    campaign=int,
+)
+
+
+def _membership_row(row: dict) -> Membership:
+    membership = instance_from_row(Membership, row)
+    membership.account = instance_from_row(Account, row, "account__")
+    return membership
 
 
 def campaign_members(
@@ -278,50 +452,56 @@ def campaign_members(
 
     `search` matches the account name or display name. One query.
     """
-    role_order = Case(
-        When(role=Membership.Role.PI, then=0),
-        When(role=Membership.Role.MANAGER, then=1),
-        default=2,
-    )
+    if not search and states == (Membership.State.APPROVED,):
+        return _prepared_page(
+            _MEMBERS_PAGE, page, MEMBER_PAGE_SIZE, _membership_row, campaign=campaign.pk
+        )
     memberships = (
-        Membership.objects.filter(campaign=campaign, state__in=states)
+        _campaign_members_queryset(campaign, states=states, search=search)
         .select_related("account")
-        .only(
-            "role",
-            "state",
-            "valid_until",
-            "decided_at",
-            "campaign_id",
-            "account__name",
-            "account__display_name",
-            "account__status",
-        )
-        .order_by(role_order, "account__name")
+        .only(*_MEMBER_FIELDS[1:-1], *_MEMBER_ACCOUNT_FIELDS[1:])
     )
-    if search:
-        memberships = memberships.filter(
-            Q(account__name__icontains=search) | Q(account__display_name__icontains=search)
-        )
     return _page_with_total(memberships, page, MEMBER_PAGE_SIZE)
+
+
+def _page_number(number: int | str) -> int:
+    try:
+        number = max(1, int(number))
+    except (TypeError, ValueError):
+        number = 1
+    # An offset past PostgreSQL's bigint is an error, not an empty page: beyond this any page
+    # is past the end, which falls back to the last page.
+    return min(number, MAX_PAGE_NUMBER)
 
 
 def _page_with_total(queryset: QuerySet, number: int | str, per_page: int) -> Page:
     """Paginator.get_page in one query instead of two: the total comes with the rows
     (COUNT(*) OVER ()). Only for queries that read every matching row anyway, to sort them."""
     paginator = Paginator(queryset, per_page)
-    try:
-        number = max(1, int(number))
-    except (TypeError, ValueError):
-        number = 1
-    # An offset past PostgreSQL's bigint is an error, not an empty page: beyond this any page
-    # is past the end, which falls back to the last page below.
-    number = min(number, MAX_PAGE_NUMBER)
+    number = _page_number(number)
     start = (number - 1) * per_page
     rows = list(queryset.annotate(page_total=Window(Count("*")))[start : start + per_page])
     if not rows and number > 1:
         return paginator.get_page(number)  # past the end: the last page, as Paginator does
     paginator.count = rows[0].page_total if rows else 0
     return Page(rows, number, paginator)
+
+
+def _prepared_page(
+    query: PreparedQuery, number: int | str, per_page: int, row_object, **params
+) -> Page:
+    """_page_with_total for a PreparedQuery whose rows carry `page_total`; `row_object` makes
+    each row the page shows."""
+    number = _page_number(number)
+    rows = query(limit=per_page, offset=(number - 1) * per_page, **params)
+    if not rows and number > 1:  # past the end: the last page, as Paginator does
+        first = query(limit=1, offset=0, **params)
+        total = first[0]["page_total"] if first else 0
+        number = max(1, -(-total // per_page))
+        rows = query(limit=per_page, offset=(number - 1) * per_page, **params)
+    paginator = Paginator([], per_page, allow_empty_first_page=True)
+    paginator.count = rows[0]["page_total"] if rows else 0
+    return Page([row_object(row) for row in rows], number, paginator)
 
 
 def pending_requests(campaign: Campaign, *, limit: int = REQUESTS_SHOWN) -> list[Membership]:

@@ -34,7 +34,9 @@ MANAGE = "campaigns/manage.html"
 
 
 def _get_campaign(slug: str) -> Campaign:
-    return get_object_or_404(Campaign.objects.select_related("pi"), slug=slug)
+    if (campaign := selectors.campaign_for_page(slug)) is None:
+        raise Http404("No such campaign.")
+    return campaign
 
 
 def _get_campaign_and_viewer(request, slug: str) -> tuple[Campaign, Viewer]:
@@ -136,7 +138,7 @@ def campaign_detail(request, slug: str):
     context = {
         "campaign": campaign,
         "viewer": viewer,
-        "managers": list(selectors.managers_of(campaign)),
+        "managers": selectors.manager_accounts(campaign),
         "member_count": campaign.member_count,
         "join_form": JoinRequestForm(),
         **_storage_plan(campaign),
