@@ -504,22 +504,36 @@ def _prepared_page(
     return Page([row_object(row) for row in rows], number, paginator)
 
 
+_PENDING_REQUESTS = PreparedQuery(
+    lambda campaign: Membership.objects.filter(
+        campaign=campaign, state=Membership.State.REQUESTED
+    )
+    .annotate(waiting=Window(Count("pk")))
+    .order_by("created", "pk")
+    .values(
+        "id",
+        "created",
+        "request_message",
+        "campaign_id",
+        "account_id",
+        "account__id",
+        "account__name",
+        "account__display_name",
+        "account__email",
+        "waiting",
+    ),
+    campaign=int,
+)
+
+
 def pending_requests(campaign: Campaign, *, limit: int = REQUESTS_SHOWN) -> list[Membership]:
     """The oldest `limit` requests waiting for a decision; each carries `waiting`, the total."""
-    return list(
-        Membership.objects.filter(campaign=campaign, state=Membership.State.REQUESTED)
-        .select_related("account")
-        .only(
-            "created",
-            "request_message",
-            "campaign_id",
-            "account__name",
-            "account__display_name",
-            "account__email",
-        )
-        .annotate(waiting=Window(Count("pk")))
-        .order_by("created", "pk")[:limit]
-    )
+    requests = []
+    for row in _PENDING_REQUESTS(campaign=campaign.pk, limit=limit):
+        membership = _membership_row(row)
+        membership.waiting = row["waiting"]
+        requests.append(membership)
+    return requests
 
 
 def memberships_history(*, account: Account, limit: int = 20) -> QuerySet[Membership]:

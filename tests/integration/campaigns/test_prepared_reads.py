@@ -1,0 +1,146 @@
+"""The campaign pages' prepared reads (accounts/prepared.py) give what their querysets give.
+
+Each prepared read is built from the ORM queryset that states the rule; these tests run both on
+the same data and compare, and check that a query Django would rewrite is refused, not kept.
+"""
+
+import datetime
+
+import pytest
+from django.db.models import Count, Window
+
+from accounts.models import Account
+from accounts.prepared import PreparedQuery, PreparedQueryError
+from campaigns import selectors
+from campaigns.models import Campaign, Membership
+from tests.integration.campaigns.conftest import days, open_membership, today
+from tests.integration.campaigns.test_pages import grow
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def busy(admin, pi, campaign, requester, outsider):
+    """Thirty more campaigns sharing fifteen members; one ended, one suspended, one archived."""
+    grow(admin, pi, n_campaigns=30, n_members=15)
+    Membership.objects.filter(account__name="bulkp1", campaign__slug="bulk3").update(
+        valid_until=days(-1)
+    )
+    Account.objects.filter(name="bulkp2").update(status=Account.Status.SUSPENDED)
+    Campaign.objects.filter(slug="bulk4").update(status=Campaign.Status.ARCHIVED)
+    Campaign.objects.filter(slug__in=["bulk5", "bulk6"]).update(embargo_until=days(30))
+    open_membership(campaign, requester)
+    return campaign
+
+
+def _orm_list(viewer, show):
+    viewer_id = viewer.pk if viewer is not None else None
+    queryset = selectors._campaign_list_queryset(
+        viewer=viewer_id, search="", show=show, today=today()
+    )
+    return [(c.slug, c.member_count, c.viewer_state, c.pi.name) for c in queryset]
+
+
+@pytest.mark.parametrize("show", list(selectors.ListFilter))
+@pytest.mark.parametrize("who", ["member", "pi", "requester", "bulkp1", None])
+def test_the_list_pages_are_the_querysets_rows(busy, who, show):
+    viewer = Account.objects.get(name=who) if who else None
+    if viewer is None and show == selectors.ListFilter.MINE:
+        assert selectors.campaign_list(viewer=None, show=show).paginator.count == 0
+        return
+    expected = _orm_list(viewer, show)
+    shown, number = [], 1
+    while True:
+        page = selectors.campaign_list(viewer=viewer, show=show, page=number)
+        assert page.paginator.count == len(expected)
+        shown += [(c.slug, c.member_count, c.viewer_state, c.pi.name) for c in page]
+        if not page.has_next():
+            break
+        number += 1
+    assert shown == expected
+    assert len(expected) > selectors.LIST_PAGE_SIZE or show != selectors.ListFilter.ALL
+
+
+def test_a_page_past_the_end_is_the_last_page(busy):
+    member = Account.objects.get(name="member")
+    last = selectors.campaign_list(viewer=member, page=10**18)
+    assert last.number == last.paginator.num_pages == 2
+    assert [c.slug for c in last] == [c[0] for c in _orm_list(member, "")][25:]
+
+
+def test_the_campaign_page_reads_what_the_orm_reads(busy):
+    for campaign in Campaign.objects.all():
+        page = selectors.campaign_for_page(campaign.slug)
+        orm = (
+            Campaign.objects.select_related("pi")
+            .annotate(member_count=selectors.current_member_count(today=today()))
+            .get(pk=campaign.pk)
+        )
+        assert page.pi.name == orm.pi.name and page.member_count == orm.member_count
+        for field in Campaign._meta.concrete_fields:
+            assert getattr(page, field.attname) == getattr(orm, field.attname), field.name
+    assert selectors.campaign_for_page("nosuch") is None
+    assert isinstance(selectors.campaign_for_page("nightsky").data_paths, list)  # JSON decoded
+
+
+def test_members_requests_managers_and_viewer_match_the_orm(busy, campaign):
+    orm = selectors._campaign_members_queryset(
+        campaign, states=(Membership.State.APPROVED,), search=""
+    ).select_related("account")
+    page = selectors.campaign_members(campaign)
+    assert page.paginator.count == orm.count() > 0
+    assert [(m.pk, m.role, m.account.name) for m in page] == [
+        (m.pk, m.role, m.account.name) for m in orm[: selectors.MEMBER_PAGE_SIZE]
+    ]
+    requests = selectors.pending_requests(campaign)
+    assert [(m.account.name, m.waiting) for m in requests] == [("requester", 1)]
+    assert [a.name for a in selectors.manager_accounts(campaign)] == [
+        a.name for a in selectors.managers_of(campaign)
+    ]
+    for name in ["pi", "manager", "member", "requester", "outsider"]:
+        viewer = selectors.viewer_for(campaign=campaign, account=Account.objects.get(name=name))
+        open_one = Membership.objects.filter(
+            campaign=campaign, account__name=name, state__in=Membership.OPEN_STATES
+        ).first()
+        assert (viewer.membership.pk if viewer.membership else None) == (
+            open_one.pk if open_one else None
+        )
+
+
+def test_a_query_django_rewrites_is_refused_not_kept():
+    searched = PreparedQuery(
+        lambda q: Campaign.objects.filter(title__icontains=q).values("slug"), q=str
+    )
+    with pytest.raises(PreparedQueryError, match="rewritten"):
+        searched(q="sky")
+
+
+def test_a_parameter_that_never_reaches_the_sql_is_refused():
+    unused = PreparedQuery(lambda slug, today: Campaign.objects.filter(slug=slug).values("id"),
+                           slug=str, today=datetime.date)  # fmt: skip
+    with pytest.raises(PreparedQueryError, match=r"\['today'\]"):
+        unused(slug="x", today=today())
+
+
+def test_only_values_querysets_without_slices_are_kept():
+    with pytest.raises(PreparedQueryError, match="values"):
+        PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug), slug=str)(slug="x")
+    with pytest.raises(PreparedQueryError, match="limit="):
+        PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug).values("id")[:3], slug=str)(
+            slug="x"
+        )
+    with pytest.raises(TypeError, match="expected parameters"):
+        PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug).values("id"), slug=str)()
+
+
+def test_values_are_parameters_never_sql(campaign):
+    """A hostile value is bound, not spliced: it matches nothing and changes nothing."""
+    by_slug = PreparedQuery(
+        lambda slug: (
+            Campaign.objects.filter(slug=slug).annotate(n=Window(Count("*"))).values("slug", "n")
+        ),
+        slug=str,
+    )
+    assert by_slug(slug="nightsky") == [{"slug": "nightsky", "n": 1}]
+    assert by_slug(slug="x' OR '1'='1") == []
+    assert Campaign.objects.filter(slug="nightsky").exists()
