@@ -505,22 +505,22 @@ def _prepared_page(
 
 
 _PENDING_REQUESTS = PreparedQuery(
-    lambda campaign: Membership.objects.filter(
-        campaign=campaign, state=Membership.State.REQUESTED
-    )
-    .annotate(waiting=Window(Count("pk")))
-    .order_by("created", "pk")
-    .values(
-        "id",
-        "created",
-        "request_message",
-        "campaign_id",
-        "account_id",
-        "account__id",
-        "account__name",
-        "account__display_name",
-        "account__email",
-        "waiting",
+    lambda campaign: (
+        Membership.objects.filter(campaign=campaign, state=Membership.State.REQUESTED)
+        .annotate(waiting=Window(Count("pk")))
+        .order_by("created", "pk")
+        .values(
+            "id",
+            "created",
+            "request_message",
+            "campaign_id",
+            "account_id",
+            "account__id",
+            "account__name",
+            "account__display_name",
+            "account__email",
+            "waiting",
+        )
     ),
     campaign=int,
 )
