@@ -408,19 +408,22 @@ def campaign_requests_of(*, account: Account, limit: int = 10) -> QuerySet[Campa
 
 
 def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
-    """Campaigns whose data paths hold `path`, each with its most specific matching prefix."""
+    """Campaigns whose data paths hold `path`, each with its most specific matching prefix, by
+    slug."""
     candidates = path_prefixes(path)
-    campaigns = Campaign.objects.select_related("pi")
-    if connection.features.supports_json_field_contains:
-        query = Q()
-        for candidate in candidates:
-            query |= Q(data_paths__contains=[candidate]) | Q(data_paths__contains=[candidate + "/"])
-        campaigns = campaigns.filter(query)
+    campaigns = Campaign.objects.order_by()  # few rows: sorted by slug below
+    if connection.vendor == "postgresql":
+        # One `?|` (is any of these strings an element of the array?) that the GIN index on
+        # data_paths answers; a path may be stored with a trailing '/'.
+        campaigns = campaigns.filter(
+            data_paths__has_any_keys=[*candidates, *(c + "/" for c in candidates)]
+        )
     found = []
     for campaign in campaigns:
         matches = [p for p in campaign.data_paths if path_covers(p, path)]
         if matches:
             found.append((campaign, max(matches, key=path_depth)))
+    found.sort(key=lambda cp: cp[0].slug)
     return found
 
 
@@ -593,11 +596,12 @@ def path_access(
             m.campaign_id: m
             for m in current_memberships(today=today)
             .filter(account=account, campaign__in=[c for c, _ in deciding])
-            .select_related("campaign")
+            .order_by()
         }
         if all(c.pk in held for c, _ in deciding):
             campaign, prefix = deciding[0]
             membership = held[campaign.pk]
+            membership.campaign = campaign  # the row read above, not a second join
             until = f" until {membership.valid_until:%Y-%m-%d}" if membership.valid_until else ""
             return AccessDecision(
                 path=path,
