@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
+from accounts.compiled import CompiledQuery
 from accounts.identities import parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
 from accounts.models import Account, Identity, Registration, SyncRun
@@ -79,6 +80,22 @@ def identities_list(*, account: Account | None = None) -> QuerySet[Identity]:
 def identity_find(*, type: str, identity: str) -> Identity | None:
     """The identity with this exact (type, stored string), whichever account holds it."""
     return Identity.objects.select_related("account").filter(type=type, identity=identity).first()
+
+
+# The token endpoint asks this for every subject token: compiled to SQL once per process.
+_ACCOUNT_OF_IDENTITY = CompiledQuery(
+    lambda type, identity: Account.objects.filter(
+        identities__type=type, identities__identity=identity
+    ).order_by(),  # (type, identity) is unique: one row at most
+    type="\x00type",
+    identity="\x00identity",
+)
+
+
+def account_of_identity(*, type: str, identity: str) -> Account | None:
+    """The account holding the identity with this exact (type, stored string), if any."""
+    found = _ACCOUNT_OF_IDENTITY.rows(type=type, identity=identity)
+    return found[0] if found else None
 
 
 def identity_of_account(*, account: Account, pk: int) -> Identity | None:

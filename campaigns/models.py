@@ -66,13 +66,10 @@ class Campaign(models.Model):
         ordering = ["slug"]
         indexes = [
             models.Index(fields=["status", "embargo_until"]),
-            # `data_paths @> [...]`, which "who can read this path" asks for every path it
-            # checks (5.6 ms -> 1.3 ms at 5,000 campaigns); SQLite needs none at its sizes.
-            PostgresOnlyGinIndex(
-                fields=["data_paths"],
-                name="campaign_data_paths_gin",
-                opclasses=["jsonb_path_ops"],
-            ),
+            # `data_paths ?| array[...]` (jsonb_ops, the default operator class: jsonb_path_ops
+            # has no `?|`), which "who can read this path" asks for every path it checks, all
+            # its prefixes at once; SQLite needs none at its sizes.
+            PostgresOnlyGinIndex(fields=["data_paths"], name="campaign_data_paths_gin"),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ membership whose valid_until is empty or not yet past, held by an ACTIVE account
 
 import datetime
 import enum
+import functools
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
@@ -28,6 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.compiled import CompiledQuery
 from accounts.models import Account, IdpGroupMembership
 from accounts.prepared import PreparedQuery, instance_from_row
 from accounts.storage_paths import (
@@ -601,21 +603,55 @@ def campaign_requests_of(*, account: Account, limit: int = 10) -> QuerySet[Campa
 # --- the access rule --------------------------------------------------------------------------
 
 
+# The access rule is asked for every storage token: its two lookups are compiled to SQL once
+# per process (accounts.compiled), written here as the querysets they are.
+_COVERING = CompiledQuery(
+    # `?|`: is any of these strings an element of the array? The GIN index on data_paths
+    # answers it; a path may be stored with a trailing '/'.
+    lambda candidates: Campaign.objects.order_by().filter(data_paths__has_any_keys=candidates),
+    candidates=["\x00marker"],
+)
+
+
 def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
-    """Campaigns whose data paths hold `path`, each with its most specific matching prefix."""
+    """Campaigns whose data paths hold `path`, each with its most specific matching prefix, by
+    slug."""
     candidates = path_prefixes(path)
-    campaigns = Campaign.objects.select_related("pi")
-    if connection.features.supports_json_field_contains:
-        query = Q()
-        for candidate in candidates:
-            query |= Q(data_paths__contains=[candidate]) | Q(data_paths__contains=[candidate + "/"])
-        campaigns = campaigns.filter(query)
+    if connection.vendor == "postgresql":
+        campaigns = _COVERING.rows(candidates=[*candidates, *(c + "/" for c in candidates)])
+    else:  # SQLite (make run): no array lookup, and few campaigns
+        campaigns = list(Campaign.objects.order_by())
     found = []
     for campaign in campaigns:
         matches = [p for p in campaign.data_paths if path_covers(p, path)]
         if matches:
             found.append((campaign, max(matches, key=path_depth)))
+    found.sort(key=lambda cp: cp[0].slug)
     return found
+
+
+@functools.cache
+def _current_held_query(campaigns: int) -> CompiledQuery[Membership]:
+    """An account's current memberships among `campaigns` campaigns (one query per count)."""
+    return CompiledQuery(
+        lambda account, today, **ids: (
+            current_memberships(today=today)
+            .filter(account_id=account, campaign_id__in=list(ids.values()))
+            .order_by()
+        ),
+        account=-1_000_000,
+        today=datetime.date(1, 1, 2),
+        **{f"campaign{i}": -1 - i for i in range(campaigns)},
+    )
+
+
+def _current_held(
+    account: Account, campaigns: list[Campaign], today: datetime.date
+) -> dict[int, Membership]:
+    """`account`'s current memberships in `campaigns` (distinct), by campaign id."""
+    query = _current_held_query(len(campaigns))
+    ids = {f"campaign{i}": campaign.pk for i, campaign in enumerate(campaigns)}
+    return {m.campaign_id: m for m in query.rows(account=account.pk, today=today, **ids)}
 
 
 def data_path_clash(mine: str, theirs: str) -> str:
@@ -783,15 +819,11 @@ def path_access(
         )
     deciding = embargoed
     if account is not None:
-        held = {
-            m.campaign_id: m
-            for m in current_memberships(today=today)
-            .filter(account=account, campaign__in=[c for c, _ in deciding])
-            .select_related("campaign")
-        }
+        held = _current_held(account, [c for c, _ in deciding], today)
         if all(c.pk in held for c, _ in deciding):
             campaign, prefix = deciding[0]
             membership = held[campaign.pk]
+            membership.campaign = campaign  # the row read above, not a second join
             until = f" until {membership.valid_until:%Y-%m-%d}" if membership.valid_until else ""
             return AccessDecision(
                 path=path,

@@ -293,7 +293,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="campaign",
             index=accounts.indexes.PostgresOnlyGinIndex(
-                fields=["data_paths"], name="campaign_data_paths_gin", opclasses=["jsonb_path_ops"]
+                fields=["data_paths"], name="campaign_data_paths_gin"
             ),
         ),
         migrations.AddConstraint(

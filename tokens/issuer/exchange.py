@@ -18,8 +18,10 @@ from django.http import HttpRequest
 
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
+from accounts.selectors import account_of_identity
 from tokens.inspect import inspect
 from tokens.inspection import Status
+from tokens.issuer.selectors import storage_element_named
 from tokens.issuer.services import client_secret_matches
 from tokens.models import OAuthClient, StorageElement
 from tokens.policy import Refused, ScopeRequest, parse_scopes
@@ -151,7 +153,7 @@ def storage_element_for(request: HttpRequest, attempt: Attempt) -> StorageElemen
             error="invalid_target",
         )
     attempt.storage_element = wanted[0][:100]
-    element = StorageElement.objects.filter(name=wanted[0]).first() or next(
+    element = storage_element_named(wanted[0]) or next(
         (e for e in StorageElement.objects.order_by("name") if wanted[0] in e.audiences), None
     )
     if element is None:
@@ -232,20 +234,16 @@ def subject_account(request: HttpRequest, attempt: Attempt) -> tuple[Account, di
             "subject-sub", "The subject token names no subject (`sub`).", error="invalid_request"
         )
     identity = oidc_identity(sub=claims["sub"], issuer=inspection.issuer.issuer)
-    found = (
-        Identity.objects.select_related("account")
-        .filter(type=Identity.Type.OIDC, identity=identity)
-        .first()
-    )
-    if found is None:
+    account = account_of_identity(type=Identity.Type.OIDC, identity=identity)
+    if account is None:
         raise Refused(
             "subject-unknown",
             "The subject token's person has no Gatehouse account: log in to the portal once "
             "and register.",
             error="access_denied",
         )
-    attempt.account = found.account
-    return found.account, claims
+    attempt.account = account
+    return account, claims
 
 
 def actor_claim(client: OAuthClient | None, subject_claims: dict) -> dict | None:

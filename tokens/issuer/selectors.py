@@ -1,4 +1,5 @@
-"""Reads for the Storage access panel and the list of storage tokens a person was issued."""
+"""Reads for the Storage access panel, the list of storage tokens a person was issued, and the
+token endpoint's storage element lookup."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ from urllib.parse import quote, urlsplit
 
 from django.db.models import QuerySet
 
+from accounts.compiled import CompiledQuery
 from accounts.models import Account
 from campaigns.models import Campaign
 from tokens.models import IssuedToken, StorageElement
 from tokens.policy import Offer, campaign_offers
+
+# The token endpoint looks one up for every token: compiled to SQL once per process.
+_STORAGE_ELEMENT_NAMED = CompiledQuery(
+    lambda name: StorageElement.objects.filter(name=name).order_by(),  # names are unique
+    name="\x00name",
+)
+
+
+def storage_element_named(name: str) -> StorageElement | None:
+    """The storage element called `name` (enabled or not: the policy says why not)."""
+    found = _STORAGE_ELEMENT_NAMED.rows(name=name)
+    return found[0] if found else None
 
 
 def storage_offers(*, account: Account, campaign: Campaign) -> list[Offer]:

@@ -213,6 +213,57 @@ def test_member_exchanges_an_idp_token_for_a_storage_token(world, alice_token, m
     assert IssuedToken.objects.get(jti=claims["jti"]).way == "exchange"
 
 
+def _statements(captured) -> list[str]:
+    return [q["sql"].split(None, 1)[0].upper() for q in captured.captured_queries]
+
+
+def test_issuance_reads_four_rows_and_writes_two_however_large_the_site(
+    world, alice_token, admin, pi, django_assert_max_num_queries
+):
+    """The identity's account, the storage element, the campaigns covering the path and the
+    account's membership; then the IssuedToken and the audit event, whatever the data size."""
+    post(exchange(alice_token))  # warm the process's caches (providers, keys, campaign paths)
+
+    def issue() -> list[str]:
+        with django_assert_max_num_queries(10) as captured:
+            response = post(exchange(alice_token, scope="storage.read:/nightsky/run1/f.fits"))
+        assert response.status_code == 200, response.content
+        return _statements(captured)
+
+    small = issue()
+    assert small.count("SELECT") == 4, small
+    assert small.count("INSERT") == 2, small
+    for index in range(30):
+        campaign = campaign_services.campaign_create(
+            slug=f"grow{index}",
+            title=f"Grow {index}",
+            pi=pi,
+            actor=admin,
+            data_paths=[f"/data/grow{index:02d}", f"/archive/grow{index:02d}"],
+            embargo_until=timezone.localdate() + timedelta(days=30),
+        )
+        person = account_create(name=f"grow{index}")
+        identity_add(
+            account=person,
+            type=Identity.Type.OIDC,
+            identity=oidc_identity(sub=f"grow-{index}", issuer="https://idp.example.org"),
+            actor=None,
+        )
+        asked = campaign_services.membership_request(campaign=campaign, account=person)
+        campaign_services.membership_approve(membership=asked, actor=pi)
+    issue()  # the saves above cleared the process's list of campaign paths: read again once
+    assert issue() == small
+
+    # A registered client adds its own row, nothing else.
+    with django_assert_max_num_queries(11) as captured:
+        response = post(
+            exchange(alice_token, scope="storage.read:/nightsky/run1/f.fits"),
+            auth=("rucio", world["secrets"]["rucio"]),
+        )
+    assert response.status_code == 200, response.content
+    assert _statements(captured).count("SELECT") == 5
+
+
 def test_a_shorter_lifetime_may_be_asked_for(world, alice_token):
     response = post(exchange(alice_token, lifetime="300"))
     assert response.json()["expires_in"] == 300
