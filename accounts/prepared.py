@@ -8,11 +8,13 @@ the rule (the one implementation of it), is called once with marker values, and 
 runs the kept SQL with the caller's values in the markers' places and applies the fields' own
 converters, giving the rows `.values()` would give.
 
-`build` must return a `.values(...)` queryset without slicing; `limit=` and `offset=` append
-LIMIT/OFFSET (PostgreSQL and SQLite both read them). Every parameter must reach the SQL as a
-parameter of its own, unchanged: a marker that Django rewrites (a LIKE pattern for
-`__icontains`) or inlines is refused when the query is first compiled, so a query that cannot
-be kept never runs with the wrong values.
+`build` returns a `.values(...)` queryset (the call gives dicts, as .values() does) or a plain
+one loading whole rows of its model (the call gives model instances), without slicing: `limit=`
+and `offset=` append LIMIT/OFFSET (PostgreSQL and SQLite both read them). Every parameter must
+reach the SQL as a parameter of its own, unchanged: a marker that Django rewrites (a LIKE
+pattern for `__icontains`), splits (a list given to `__in`) or inlines is refused when the
+query is first compiled, so a query that cannot be kept never runs with the wrong values.
+Nothing but the SQL text is kept: every call reads the database.
 """
 
 import datetime
@@ -28,6 +30,7 @@ _MARKERS: dict[type, Callable[[int], object]] = {
     str: lambda i: f"\x1fprepared-parameter-{i}\x1f",
     int: lambda i: -1_987_654_321 - i,
     datetime.date: lambda i: datetime.date(1, 1, 1) + datetime.timedelta(days=i),
+    list: lambda i: [f"\x1fprepared-parameter-{i}\x1f"],  # one array parameter (`?|`)
 }
 
 
@@ -36,14 +39,15 @@ class PreparedQueryError(TypeError):
 
 
 class _Compiled:
-    __slots__ = ("sql", "slots", "names", "converters")
+    __slots__ = ("sql", "slots", "names", "converters", "model")
 
-    def __init__(self, sql: str, slots: list, names: list[str], converters: list) -> None:
+    def __init__(self, sql, slots, names, converters, model) -> None:
         self.sql, self.slots, self.names, self.converters = sql, slots, names, converters
+        self.model = model  # rows become instances of it; None: rows are dicts
 
 
 class PreparedQuery:
-    """`PreparedQuery(build, slug=str, today=datetime.date)(slug="x", today=...)` -> dict rows."""
+    """`PreparedQuery(build, slug=str, today=datetime.date)(slug="x", today=...)` -> rows."""
 
     def __init__(self, build: Callable[..., QuerySet], **parameters: type) -> None:
         unknown = {name: kind for name, kind in parameters.items() if kind not in _MARKERS}
@@ -62,34 +66,44 @@ class PreparedQuery:
         query = queryset.query
         if query.low_mark or query.high_mark is not None:
             raise PreparedQueryError("slice with limit= and offset=, not in build()")
-        if queryset._fields is None:
-            raise PreparedQueryError("build() must return a .values(...) queryset")
+        whole_rows = queryset._fields is None
+        if whole_rows and (
+            query.select_related
+            or query.annotations
+            or query.extra
+            or any(query.deferred_loading[0])
+        ):
+            raise PreparedQueryError("build() must return .values(...) or whole model rows")
         compiler = query.get_compiler(using)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet as exc:
             raise PreparedQueryError("the query can never match: run it as a queryset") from exc
-        by_marker = {marker: name for name, marker in markers.items()}
         slots, seen = [], set()
         for value in params:
-            name = by_marker.get(value) if type(value) in _MARKERS else None
+            name = next(
+                (n for n, m in markers.items() if type(value) is type(m) and value == m), None
+            )
             if name is not None:
                 slots.append((True, name))
                 seen.add(name)
                 continue
-            if isinstance(value, str) and any(isinstance(m, str) and m in value for m in by_marker):
+            if any(_holds_marker(value, m) for m in markers.values()):
                 raise PreparedQueryError(f"a parameter is rewritten by Django: {value!r}")
             slots.append((False, value))
         if missing := set(markers) - seen:
             raise PreparedQueryError(f"parameters {sorted(missing)} do not reach the SQL")
-        names = (
-            list(query.selected)
-            if query.selected
-            else [*query.extra_select, *query.values_select, *query.annotation_select]
-        )
+        if whole_rows:
+            names = [f.attname for f in queryset.model._meta.concrete_fields]
+        elif query.selected:
+            names = list(query.selected)
+        else:
+            names = [*query.extra_select, *query.values_select, *query.annotation_select]
         fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+        if len(fields) != len(names):
+            raise PreparedQueryError("the SQL's columns are not the queryset's fields")
         converters = list(compiler.get_converters(fields).items())
-        return _Compiled(sql, slots, names, converters)
+        return _Compiled(sql, slots, names, converters, queryset.model if whole_rows else None)
 
     def compiled(self, using: str = "default") -> _Compiled:
         key = (using, connections[using].vendor)
@@ -101,7 +115,7 @@ class PreparedQuery:
 
     def __call__(
         self, *, limit: int | None = None, offset: int = 0, using: str = "default", **values
-    ) -> list[dict]:
+    ) -> list:
         if values.keys() != self.parameters.keys():
             raise TypeError(f"expected parameters {sorted(self.parameters)}")
         compiled = self.compiled(using)
@@ -114,7 +128,7 @@ class PreparedQuery:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        names, converters = compiled.names, compiled.converters
+        names, converters, model = compiled.names, compiled.converters, compiled.model
         result = []
         for row in rows:
             if converters:
@@ -124,8 +138,18 @@ class PreparedQuery:
                     for function in functions:
                         value = function(value, expression, connection)
                     row[position] = value
-            result.append(dict(zip(names, row, strict=True)))
+            result.append(
+                dict(zip(names, row, strict=True))
+                if model is None
+                else model.from_db(using, names, list(row))
+            )
         return result
+
+
+def _holds_marker(value, marker) -> bool:
+    """Whether Django made `value` from `marker` (a LIKE pattern, a list split into items)."""
+    texts = marker if isinstance(marker, list) else [marker]
+    return any(isinstance(text, str) and isinstance(value, str) and text in value for text in texts)
 
 
 def instance_from_row(model: type[Model], row: dict, prefix: str = "", *, using: str = "default"):

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from accounts.compiled import CompiledQuery
 from accounts.identities import parse_oidc_identity
 from accounts.idps import get_provider, provider_for_issuer
 from accounts.models import Account, Identity, Registration, SyncRun
 from accounts.names import account_name_derive, account_name_valid
+from accounts.prepared import PreparedQuery
 
 # Login and registration (accounts.oidc) ---------------------------------------------------------
 
@@ -83,18 +83,18 @@ def identity_find(*, type: str, identity: str) -> Identity | None:
 
 
 # The token endpoint asks this for every subject token: compiled to SQL once per process.
-_ACCOUNT_OF_IDENTITY = CompiledQuery(
+_ACCOUNT_OF_IDENTITY = PreparedQuery(
     lambda type, identity: Account.objects.filter(
         identities__type=type, identities__identity=identity
     ).order_by(),  # (type, identity) is unique: one row at most
-    type="\x00type",
-    identity="\x00identity",
+    type=str,
+    identity=str,
 )
 
 
 def account_of_identity(*, type: str, identity: str) -> Account | None:
     """The account holding the identity with this exact (type, stored string), if any."""
-    found = _ACCOUNT_OF_IDENTITY.rows(type=type, identity=identity)
+    found = _ACCOUNT_OF_IDENTITY(type=type, identity=identity)
     return found[0] if found else None
 
 

@@ -29,7 +29,6 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.compiled import CompiledQuery
 from accounts.models import Account, IdpGroupMembership
 from accounts.prepared import PreparedQuery, instance_from_row
 from accounts.storage_paths import (
@@ -605,11 +604,11 @@ def campaign_requests_of(*, account: Account, limit: int = 10) -> QuerySet[Campa
 
 # The access rule is asked for every storage token: its two lookups are compiled to SQL once
 # per process (accounts.compiled), written here as the querysets they are.
-_COVERING = CompiledQuery(
+_COVERING = PreparedQuery(
     # `?|`: is any of these strings an element of the array? The GIN index on data_paths
     # answers it; a path may be stored with a trailing '/'.
     lambda candidates: Campaign.objects.order_by().filter(data_paths__has_any_keys=candidates),
-    candidates=["\x00marker"],
+    candidates=list,
 )
 
 
@@ -618,7 +617,7 @@ def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
     slug."""
     candidates = path_prefixes(path)
     if connection.vendor == "postgresql":
-        campaigns = _COVERING.rows(candidates=[*candidates, *(c + "/" for c in candidates)])
+        campaigns = _COVERING(candidates=[*candidates, *(c + "/" for c in candidates)])
     else:  # SQLite (make run): no array lookup, and few campaigns
         campaigns = list(Campaign.objects.order_by())
     found = []
@@ -631,17 +630,17 @@ def campaigns_covering(path: str) -> list[tuple[Campaign, str]]:
 
 
 @functools.cache
-def _current_held_query(campaigns: int) -> CompiledQuery[Membership]:
+def _current_held_query(campaigns: int) -> PreparedQuery:
     """An account's current memberships among `campaigns` campaigns (one query per count)."""
-    return CompiledQuery(
+    return PreparedQuery(
         lambda account, today, **ids: (
             current_memberships(today=today)
             .filter(account_id=account, campaign_id__in=list(ids.values()))
             .order_by()
         ),
-        account=-1_000_000,
-        today=datetime.date(1, 1, 2),
-        **{f"campaign{i}": -1 - i for i in range(campaigns)},
+        account=int,
+        today=datetime.date,
+        **{f"campaign{i}": int for i in range(campaigns)},
     )
 
 
@@ -651,7 +650,7 @@ def _current_held(
     """`account`'s current memberships in `campaigns` (distinct), by campaign id."""
     query = _current_held_query(len(campaigns))
     ids = {f"campaign{i}": campaign.pk for i, campaign in enumerate(campaigns)}
-    return {m.campaign_id: m for m in query.rows(account=account.pk, today=today, **ids)}
+    return {m.campaign_id: m for m in query(account=account.pk, today=today, **ids)}
 
 
 def data_path_clash(mine: str, theirs: str) -> str:

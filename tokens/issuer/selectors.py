@@ -9,22 +9,22 @@ from urllib.parse import quote, urlsplit
 
 from django.db.models import QuerySet
 
-from accounts.compiled import CompiledQuery
 from accounts.models import Account
+from accounts.prepared import PreparedQuery
 from campaigns.models import Campaign
 from tokens.models import IssuedToken, StorageElement
 from tokens.policy import Offer, campaign_offers
 
 # The token endpoint looks one up for every token: compiled to SQL once per process.
-_STORAGE_ELEMENT_NAMED = CompiledQuery(
+_STORAGE_ELEMENT_NAMED = PreparedQuery(
     lambda name: StorageElement.objects.filter(name=name).order_by(),  # names are unique
-    name="\x00name",
+    name=str,
 )
 
 
 def storage_element_named(name: str) -> StorageElement | None:
     """The storage element called `name` (enabled or not: the policy says why not)."""
-    found = _STORAGE_ELEMENT_NAMED.rows(name=name)
+    found = _STORAGE_ELEMENT_NAMED(name=name)
     return found[0] if found else None
 
 

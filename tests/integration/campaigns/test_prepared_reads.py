@@ -1,16 +1,12 @@
 """The campaign pages' prepared reads (accounts/prepared.py) give what their querysets give.
 
 Each prepared read is built from the ORM queryset that states the rule; these tests run both on
-the same data and compare, and check that a query Django would rewrite is refused, not kept.
+the same data and compare (PreparedQuery itself: tests/integration/test_prepared_query.py).
 """
 
-import datetime
-
 import pytest
-from django.db.models import Count, Window
 
 from accounts.models import Account
-from accounts.prepared import PreparedQuery, PreparedQueryError
 from campaigns import selectors
 from campaigns.models import Campaign, Membership
 from tests.integration.campaigns.conftest import days, open_membership, today
@@ -105,42 +101,3 @@ def test_members_requests_managers_and_viewer_match_the_orm(busy, campaign):
         assert (viewer.membership.pk if viewer.membership else None) == (
             open_one.pk if open_one else None
         )
-
-
-def test_a_query_django_rewrites_is_refused_not_kept():
-    searched = PreparedQuery(
-        lambda q: Campaign.objects.filter(title__icontains=q).values("slug"), q=str
-    )
-    with pytest.raises(PreparedQueryError, match="rewritten"):
-        searched(q="sky")
-
-
-def test_a_parameter_that_never_reaches_the_sql_is_refused():
-    unused = PreparedQuery(lambda slug, today: Campaign.objects.filter(slug=slug).values("id"),
-                           slug=str, today=datetime.date)  # fmt: skip
-    with pytest.raises(PreparedQueryError, match=r"\['today'\]"):
-        unused(slug="x", today=today())
-
-
-def test_only_values_querysets_without_slices_are_kept():
-    with pytest.raises(PreparedQueryError, match="values"):
-        PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug), slug=str)(slug="x")
-    with pytest.raises(PreparedQueryError, match="limit="):
-        PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug).values("id")[:3], slug=str)(
-            slug="x"
-        )
-    with pytest.raises(TypeError, match="expected parameters"):
-        PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug).values("id"), slug=str)()
-
-
-def test_values_are_parameters_never_sql(campaign):
-    """A hostile value is bound, not spliced: it matches nothing and changes nothing."""
-    by_slug = PreparedQuery(
-        lambda slug: (
-            Campaign.objects.filter(slug=slug).annotate(n=Window(Count("*"))).values("slug", "n")
-        ),
-        slug=str,
-    )
-    assert by_slug(slug="nightsky") == [{"slug": "nightsky", "n": 1}]
-    assert by_slug(slug="x' OR '1'='1") == []
-    assert Campaign.objects.filter(slug="nightsky").exists()

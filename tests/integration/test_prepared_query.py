@@ -1,14 +1,16 @@
-"""accounts.compiled.CompiledQuery: the rows of its queryset, compiled once, run with new values
-(real PostgreSQL: the token endpoint's lookups and the access rule use it)."""
+"""accounts.prepared.PreparedQuery: the rows of its queryset, compiled once, run with new values
+(real PostgreSQL: the token endpoint's lookups, the access rule and the campaign pages use it;
+tests/integration/campaigns/test_prepared_reads.py compares the pages' reads with their
+querysets)."""
 
 import datetime
 
 import pytest
 from django.db.models import QuerySet
 
-from accounts.compiled import CompiledQuery
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
+from accounts.prepared import PreparedQuery, PreparedQueryError
 from accounts.selectors import account_of_identity
 from accounts.services import account_suspend, identity_add
 from campaigns import services as campaign_services
@@ -49,19 +51,19 @@ def _current_of(account_id: int, campaign_id: int, today: datetime.date) -> Quer
 
 
 def test_rows_are_the_querysets_rows_for_every_value(campaigns, pi, member, outsider):
-    query = CompiledQuery(_current_of, account_id=-7, campaign_id=-8, today=datetime.date(1, 1, 2))
+    query = PreparedQuery(_current_of, account_id=int, campaign_id=int, today=datetime.date)
     today = datetime.date.today()
     for account in (pi, member, outsider):
         for day in (today, today + datetime.timedelta(2), today + datetime.timedelta(3)):
             expected = list(_current_of(account.pk, campaigns.pk, day))
-            got = query.rows(account_id=account.pk, campaign_id=campaigns.pk, today=day)
+            got = query(account_id=account.pk, campaign_id=campaigns.pk, today=day)
             assert got == expected
             # every field as the ORM loads it (dates, enums, timestamps)
             assert [vars(m) | {"_state": None} for m in got] == [
                 vars(m) | {"_state": None} for m in expected
             ]
-    assert query.rows(account_id=member.pk, campaign_id=campaigns.pk, today=today)
-    assert not query.rows(
+    assert query(account_id=member.pk, campaign_id=campaigns.pk, today=today)
+    assert not query(
         account_id=member.pk, campaign_id=campaigns.pk, today=today + datetime.timedelta(3)
     )
 
@@ -90,30 +92,55 @@ def test_account_of_identity_follows_the_identity_table(member, outsider):
     assert found.status == Account.Status.SUSPENDED
 
 
-def test_a_marker_must_be_exactly_one_parameter(db):
-    twice = CompiledQuery(
-        lambda slug: Campaign.objects.filter(slug=slug) | Campaign.objects.filter(title=slug),
-        slug="\x00slug",
+def test_a_value_used_twice_fills_both_places(campaigns):
+    either = PreparedQuery(
+        lambda text: (
+            Campaign.objects.filter(slug=text) | Campaign.objects.filter(title=text)
+        ).values("slug"),
+        text=str,
     )
-    with pytest.raises(ValueError, match="is 2 parameters"):
-        twice.rows(slug="x")
-    absent = CompiledQuery(lambda slug: Campaign.objects.filter(slug="fixed"), slug="\x00slug")
-    with pytest.raises(ValueError, match="is 0 parameters"):
-        absent.rows(slug="x")
-    wrong_type = CompiledQuery(lambda gid: Campaign.objects.filter(gid=gid), gid="5")
-    with pytest.raises(ValueError, match="is 0 parameters"):  # an int column makes it 5
-        wrong_type.rows(gid=5)
+    assert either(text="nightsky") == [{"slug": "nightsky"}]
+    assert either(text="Deep Field") == [{"slug": "deepfield"}]
 
 
-def test_only_whole_rows_and_every_value_given(db):
-    joined = CompiledQuery(
-        lambda slug: Campaign.objects.select_related("pi").filter(slug=slug), slug="\x00slug"
+def test_a_value_django_rewrites_or_drops_is_refused(db):
+    searched = PreparedQuery(
+        lambda q: Campaign.objects.filter(title__icontains=q).values("slug"), q=str
     )
-    with pytest.raises(ValueError, match="whole model rows"):
-        joined.rows(slug="x")
-    plain = CompiledQuery(lambda slug: Campaign.objects.filter(slug=slug), slug="\x00slug")
+    with pytest.raises(PreparedQueryError, match="rewritten"):
+        searched(q="sky")
+    listed = PreparedQuery(lambda slugs: Campaign.objects.filter(slug__in=slugs), slugs=list)
+    with pytest.raises(PreparedQueryError, match="rewritten"):  # __in splits a list into items
+        listed(slugs=["nightsky"])
+    absent = PreparedQuery(lambda slug: Campaign.objects.filter(slug="fixed"), slug=str)
+    with pytest.raises(PreparedQueryError, match=r"\['slug'\] do not reach the SQL"):
+        absent(slug="x")
+    with pytest.raises(PreparedQueryError, match="no marker"):
+        PreparedQuery(lambda at: Campaign.objects.filter(created=at), at=datetime.datetime)
+
+
+def test_only_values_or_whole_rows_without_slices_and_every_value_given(db):
+    joined = PreparedQuery(
+        lambda slug: Campaign.objects.select_related("pi").filter(slug=slug), slug=str
+    )
+    with pytest.raises(PreparedQueryError, match="whole model rows"):
+        joined(slug="x")
+    sliced = PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug)[:3], slug=str)
+    with pytest.raises(PreparedQueryError, match="limit="):
+        sliced(slug="x")
+    plain = PreparedQuery(lambda slug: Campaign.objects.filter(slug=slug), slug=str)
     with pytest.raises(TypeError):
-        plain.rows()
+        plain()
     with pytest.raises(TypeError):
-        plain.rows(slug="x", title="y")
-    assert plain.rows(slug="x") == []
+        plain(slug="x", title="y")
+    assert plain(slug="x") == []
+
+
+def test_values_are_bound_never_spliced_into_the_sql(campaigns):
+    by_slug = PreparedQuery(
+        lambda slug: Campaign.objects.filter(slug=slug).values("slug"), slug=str
+    )
+    assert by_slug(slug="nightsky") == [{"slug": "nightsky"}]
+    assert by_slug(slug="x' OR '1'='1") == []
+    assert by_slug(slug="nightsky", limit=1, offset=1) == []
+    assert Campaign.objects.filter(slug="nightsky").exists()
