@@ -296,11 +296,11 @@ class ListFilter(enum.StrEnum):
     PUBLIC = "public"
 
 
-def _campaign_list_queryset(
+def _campaign_list_filtered(
     *, viewer: int | None, search: str, show: str, today: datetime.date
 ) -> QuerySet[Campaign]:
-    """The list's campaigns in order, with PI, current member count and the viewer's own state;
-    `viewer` is an account id, None when nobody is logged in."""
+    """The campaigns the list shows for this search and filter; `viewer` is an account id, None
+    when nobody is logged in."""
     campaigns = Campaign.objects.all()
     if search:
         # PI names through a subquery, not a join: the trigram index (Account.Meta.indexes) finds
@@ -316,53 +316,68 @@ def _campaign_list_queryset(
         campaigns = campaigns.filter(embargo_until__gt=today)
     elif show == ListFilter.PUBLIC:
         campaigns = campaigns.filter(Q(embargo_until__isnull=True) | Q(embargo_until__lte=today))
+    if show == ListFilter.MINE:
+        if viewer is None:
+            return campaigns.none()
+        mine = Membership.objects.filter(account=viewer, state__in=Membership.OPEN_STATES)
+        campaigns = campaigns.filter(Q(pi=viewer) | Q(pk__in=mine.values("campaign")))
+    return campaigns
+
+
+def _campaign_list_queryset(
+    *, viewer: int | None, search: str, show: str, today: datetime.date
+) -> QuerySet[Campaign]:
+    """The list's campaigns in order, with current member count and the viewer's own state."""
+    campaigns = _campaign_list_filtered(viewer=viewer, search=search, show=show, today=today)
     campaigns = campaigns.annotate(member_count=current_member_count(today=today))
     if viewer is not None:
         own = Membership.objects.filter(
             campaign=OuterRef("pk"), account=viewer, state__in=Membership.OPEN_STATES
         ).order_by()
         campaigns = campaigns.annotate(viewer_state=Subquery(own.values("state")[:1]))
-        if show == ListFilter.MINE:
-            mine = Membership.objects.filter(account=viewer, state__in=Membership.OPEN_STATES)
-            campaigns = campaigns.filter(Q(pi=viewer) | Q(pk__in=mine.values("campaign")))
     else:
         campaigns = campaigns.annotate(viewer_state=Value(None, output_field=CharField()))
-        if show == ListFilter.MINE:
-            campaigns = campaigns.none()
     return campaigns.order_by("slug")
 
 
 _LIST_FIELDS = ["id", "slug", "title", "status", "embargo_until", "pi_id"]
 _LIST_PI_FIELDS = ["pi__id", "pi__name", "pi__display_name"]
-_LIST_PAGES: dict[tuple[str, bool], PreparedQuery] = {}
+_LIST_QUERIES: dict[tuple[str, bool, str], PreparedQuery] = {}
 
 
-def _list_page_query(show: str, logged_in: bool) -> PreparedQuery:
-    """The list without a search, one prepared query per filter (with the page's total)."""
-    key = (show, logged_in)
-    if (query := _LIST_PAGES.get(key)) is None:
-        columns = [*_LIST_FIELDS, *_LIST_PI_FIELDS, "member_count", "viewer_state", "page_total"]
-        if logged_in:
-            query = PreparedQuery(
-                lambda viewer, today: (
-                    _campaign_list_queryset(viewer=viewer, search="", show=show, today=today)
-                    .annotate(page_total=Window(Count("*")))
-                    .values(*columns)
-                ),
-                viewer=int,
-                today=datetime.date,
-            )
-        else:
-            query = PreparedQuery(
-                lambda today: (
-                    _campaign_list_queryset(viewer=None, search="", show=show, today=today)
-                    .annotate(page_total=Window(Count("*")))
-                    .values(*columns)
-                ),
-                today=datetime.date,
-            )
-        _LIST_PAGES[key] = query
+def _list_query(show: str, logged_in: bool, part: str) -> PreparedQuery:
+    """The list without a search, prepared per filter: its "count" (a window over the filtered
+    campaigns, read with LIMIT 1) or its "page" (the member counts and the viewer's state are
+    correlated subqueries, evaluated for the page's rows only: a window on the page query would
+    evaluate them for every campaign)."""
+    key = (show, logged_in, part)
+    if (query := _LIST_QUERIES.get(key)) is not None:
+        return query
+
+    def build(today=None, viewer=None):
+        if part == "count":
+            filtered = _campaign_list_filtered(viewer=viewer, search="", show=show, today=today)
+            return filtered.order_by().annotate(total=Window(Count("*"))).values("total")
+        return _campaign_list_queryset(viewer=viewer, search="", show=show, today=today).values(
+            *_LIST_FIELDS, *_LIST_PI_FIELDS, "member_count", "viewer_state"
+        )
+
+    query = _LIST_QUERIES[key] = PreparedQuery(build, **_list_parameters(show, logged_in, part))
     return query
+
+
+def _list_parameters(show: str, logged_in: bool, part: str) -> dict[str, type]:
+    """What the list's prepared queries are asked with: the count only with what its filter
+    reads."""
+    parameters = {"today": datetime.date, "viewer": int}
+    if not logged_in:
+        del parameters["viewer"]
+    if part == "count":
+        if show not in (ListFilter.EMBARGO, ListFilter.PUBLIC):
+            del parameters["today"]
+        if show != ListFilter.MINE:
+            parameters.pop("viewer", None)
+    return parameters
 
 
 def _list_row(row: dict) -> Campaign:
@@ -381,17 +396,28 @@ def campaign_list(
 ) -> Page:
     """One page of campaigns with PI, current member count and the viewer's own state.
 
-    Without a search, one prepared query (the page with its total); a search is two ORM queries,
-    the count and the page. Member counts and the viewer's state are correlated subqueries
-    evaluated for the page's rows only.
+    Two queries whatever the data size, the count and the page; prepared (accounts/prepared.py)
+    unless searching. Member counts and the viewer's state are correlated subqueries evaluated
+    for the page's rows only.
     """
     today = _today(today)
     viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
     nobody_mine = show == ListFilter.MINE and viewer_id is None  # an empty page, no query
     if not search and show in set(ListFilter) and not nobody_mine:
-        params = {"today": today} if viewer_id is None else {"viewer": viewer_id, "today": today}
-        query = _list_page_query(show, viewer_id is not None)
-        return _prepared_page(query, page, LIST_PAGE_SIZE, _list_row, **params)
+        logged_in = viewer_id is not None
+        values = {"today": today, "viewer": viewer_id}
+
+        def asked(part: str) -> dict:
+            return {name: values[name] for name in _list_parameters(show, logged_in, part)}
+
+        counted = _list_query(show, logged_in, "count")(limit=1, **asked("count"))
+        paginator = Paginator([], LIST_PAGE_SIZE)
+        paginator.count = counted[0]["total"] if counted else 0
+        number = min(_page_number(page), paginator.num_pages)  # past the end: the last page
+        rows = _list_query(show, logged_in, "page")(
+            limit=LIST_PAGE_SIZE, offset=(number - 1) * LIST_PAGE_SIZE, **asked("page")
+        )
+        return Page([_list_row(row) for row in rows], number, paginator)
     campaigns = (
         _campaign_list_queryset(viewer=viewer_id, search=search, show=show, today=today)
         .select_related("pi")
