@@ -145,6 +145,17 @@ class PreparedQuery:
             )
         return result
 
+    def count(self, *, using: str = "default", **values) -> int:
+        """How many rows the query gives (COUNT(*) over it, one row back)."""
+        if values.keys() != self.parameters.keys():
+            raise TypeError(f"expected parameters {sorted(self.parameters)}")
+        compiled = self.compiled(using)
+        params = [values[v] if is_parameter else v for is_parameter, v in compiled.slots]
+        with connections[using].cursor() as cursor:
+            counting = f"SELECT COUNT(*) FROM ({compiled.sql}) AS counted"  # noqa: S608 (Django's SQL; values are parameters)
+            cursor.execute(counting, params)
+            return cursor.fetchone()[0]
+
 
 def _holds_marker(value, marker) -> bool:
     """Whether Django made `value` from `marker` (a LIKE pattern, a list split into items)."""

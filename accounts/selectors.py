@@ -92,6 +92,15 @@ _ACCOUNT_OF_IDENTITY = PreparedQuery(
 )
 
 
+# Every logged-in request loads its account (accounts.oidc.backend.get_user).
+_ACCOUNT = PreparedQuery(lambda pk: Account.objects.filter(pk=pk).order_by(), pk=int)
+
+
+def account_by_id(pk: int) -> Account | None:
+    found = _ACCOUNT(pk=pk)
+    return found[0] if found else None
+
+
 def account_of_identity(*, type: str, identity: str) -> Account | None:
     """The account holding the identity with this exact (type, stored string), if any."""
     found = _ACCOUNT_OF_IDENTITY(type=type, identity=identity)

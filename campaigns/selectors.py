@@ -346,10 +346,10 @@ _LIST_QUERIES: dict[tuple[str, bool, str], PreparedQuery] = {}
 
 
 def _list_query(show: str, logged_in: bool, part: str) -> PreparedQuery:
-    """The list without a search, prepared per filter: its "count" (a window over the filtered
-    campaigns, read with LIMIT 1) or its "page" (the member counts and the viewer's state are
-    correlated subqueries, evaluated for the page's rows only: a window on the page query would
-    evaluate them for every campaign)."""
+    """The list without a search, prepared per filter: its "count" (of the filtered campaigns)
+    or its "page" (the member counts and the viewer's state are correlated subqueries evaluated
+    for the page's rows only: a window count on the page query would evaluate them for every
+    campaign)."""
     key = (show, logged_in, part)
     if (query := _LIST_QUERIES.get(key)) is not None:
         return query
@@ -357,7 +357,7 @@ def _list_query(show: str, logged_in: bool, part: str) -> PreparedQuery:
     def build(today=None, viewer=None):
         if part == "count":
             filtered = _campaign_list_filtered(viewer=viewer, search="", show=show, today=today)
-            return filtered.order_by().annotate(total=Window(Count("*"))).values("total")
+            return filtered.order_by().values("pk")
         return _campaign_list_queryset(viewer=viewer, search="", show=show, today=today).values(
             *_LIST_FIELDS, *_LIST_PI_FIELDS, "member_count", "viewer_state"
         )
@@ -410,9 +410,8 @@ def campaign_list(
         def asked(part: str) -> dict:
             return {name: values[name] for name in _list_parameters(show, logged_in, part)}
 
-        counted = _list_query(show, logged_in, "count")(limit=1, **asked("count"))
         paginator = Paginator([], LIST_PAGE_SIZE)
-        paginator.count = counted[0]["total"] if counted else 0
+        paginator.count = _list_query(show, logged_in, "count").count(**asked("count"))
         number = min(_page_number(page), paginator.num_pages)  # past the end: the last page
         rows = _list_query(show, logged_in, "page")(
             limit=LIST_PAGE_SIZE, offset=(number - 1) * LIST_PAGE_SIZE, **asked("page")

@@ -24,7 +24,7 @@ from accounts.models import Account, Identity
 from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, token_request
 from accounts.oidc import AGAIN, LoginRefused, RegistrationRequired, VerifiedLogin
 from accounts.oidc.verify import verify_jwt
-from accounts.selectors import identity_find
+from accounts.selectors import account_by_id, identity_find
 from accounts.signals import login_tokens_received
 
 log = logging.getLogger(__name__)
@@ -243,5 +243,8 @@ class ProviderBackend(OIDCAuthenticationBackend):
 
     def get_user(self, user_id):
         """The session's account while it is active; a suspension ends its sessions too."""
-        user = super().get_user(user_id)
+        try:
+            user = account_by_id(int(user_id))
+        except (TypeError, ValueError):
+            return None
         return user if user is not None and user.is_active else None
