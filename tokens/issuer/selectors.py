@@ -28,10 +28,16 @@ def storage_element_named(name: str) -> StorageElement | None:
     return found[0] if found else None
 
 
+# ... and the campaign page for its Storage access panel.
+_ENABLED_STORAGE_ELEMENTS = PreparedQuery(
+    lambda: StorageElement.objects.filter(enabled=True).order_by("name")
+)
+
+
 def storage_offers(*, account: Account, campaign: Campaign) -> list[Offer]:
     """Per enabled storage element, what `account` may ask for on `campaign`'s data paths (no
     policy queries at all when no element is enabled)."""
-    elements = list(StorageElement.objects.filter(enabled=True).order_by("name"))
+    elements = _ENABLED_STORAGE_ELEMENTS()
     if not elements:
         return []
     return campaign_offers(account=account, campaign=campaign, storage_elements=elements)
