@@ -58,6 +58,7 @@ SECONDS = float(os.getenv("BENCH_PAGE_SECONDS", "20"))
 THINK = float(os.getenv("BENCH_THINK_SECONDS", "0.5"))
 GUNICORN = os.getenv("BENCH_GUNICORN_ARGS", "--workers 4").split()  # README.md's production line
 TARGET_MS = 50
+COST_RATIO = 2.5  # issue 16: CPU per request of each campaign page against /healthz's
 SEARCH = "camp-012"  # matches 100 campaigns by slug at scale 1.0; every row is checked
 
 
@@ -354,7 +355,30 @@ def _rows(name: str, users: dict, saturated: dict, base: dict | None, members: i
             f"load generator {saturated['load_cpu'] * 100:.0f}% of a core; others "
             f"{saturated['others']:.1f} of {os.cpu_count()} cores",
         },
+        *([] if baseline else [_cost_row(name, users, saturated, base)]),
     ]
+
+
+def _cost_row(name: str, users: dict, saturated: dict, base: dict) -> dict:
+    """Issue 16's page cost: server CPU per request (gunicorn + PostgreSQL) in the 20-users run,
+    against /healthz's in the same run (the target is for the list, detail and manage pages, not
+    the search); the saturation runs' figures for information."""
+
+    def cost(run: dict) -> float:
+        return run["web_ms"] + run["db_ms"]
+
+    ratio = cost(users) / cost(base["users"])
+    return {
+        "measure": f"{name}: server CPU per request (web + db), {CLIENTS} users",
+        "value": round(cost(users), 1),
+        "unit": "ms",
+        "target": "" if "search" in name else f"<= {COST_RATIO}x healthz",
+        "met": None if "search" in name else ratio <= COST_RATIO,
+        "ratio": f"{ratio:.1f}x healthz",
+        "note": f"healthz {cost(base['users']):.1f} ms in the same run; saturation: "
+        f"{cost(saturated):.1f} ms vs healthz {cost(base['saturated']):.1f} ms "
+        f"({cost(saturated) / cost(base['saturated']):.1f}x)",
+    }
 
 
 def main() -> None:
