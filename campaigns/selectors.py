@@ -214,13 +214,9 @@ class Viewer:
 
 
 _OPEN_MEMBERSHIP = PreparedQuery(
-    lambda campaign, account: (
-        Membership.objects.filter(
-            campaign=campaign, account=account, state__in=Membership.OPEN_STATES
-        )
-        .order_by()
-        .values(*(f.attname for f in Membership._meta.concrete_fields))
-    ),
+    lambda campaign, account: Membership.objects.filter(
+        campaign=campaign, account=account, state__in=Membership.OPEN_STATES
+    ).order_by(),
     campaign=int,
     account=int,
 )
@@ -232,10 +228,9 @@ def viewer_for(
     """One query: the account's open membership in the campaign, and its rights there."""
     if account is None or not account.is_authenticated or not account.is_active:
         return Viewer(account=None, membership=None)
-    rows = _OPEN_MEMBERSHIP(campaign=campaign.pk, account=account.pk)
-    membership = None
-    if rows:  # at most one: the "one open membership" constraint
-        membership = instance_from_row(Membership, rows[0])
+    found = _OPEN_MEMBERSHIP(campaign=campaign.pk, account=account.pk)
+    membership = found[0] if found else None  # at most one: the "one open membership" rule
+    if membership is not None:
         membership.campaign = campaign
     today = _today(today)
     is_current = (
