@@ -25,13 +25,25 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model, QuerySet
 
-# Values a page never sends; each stands for one named parameter while Django compiles.
-_MARKERS: dict[type, Callable[[int], object]] = {
-    str: lambda i: f"\x1fprepared-parameter-{i}\x1f",
-    int: lambda i: -1_987_654_321 - i,
-    datetime.date: lambda i: datetime.date(1, 1, 1) + datetime.timedelta(days=i),
-    list: lambda i: [f"\x1fprepared-parameter-{i}\x1f"],  # one array parameter (`?|`)
+# Values a page never sends; each stands for one named parameter while Django compiles. The
+# query is compiled twice, with two sets (`round` 0 and 1) far apart: the SQL and every other
+# parameter must come out the same, so a value Django wrote into the SQL text, or changed before
+# binding it, is caught instead of kept.
+_MARKERS: dict[type, Callable[[int, int], object]] = {
+    str: lambda i, round: f"\x1fprepared-parameter-{round}-{i}\x1f",
+    int: lambda i, round: -1_987_654_321 - 1_000_000 * round - i,
+    datetime.date: lambda i, round: (
+        datetime.date(1111 + 444 * round, 1, 1) + datetime.timedelta(days=i)
+    ),
+    list: lambda i, round: [f"\x1fprepared-parameter-{round}-{i}\x1f"],  # one array (`?|`)
 }
+
+
+def _bound(value, connection):
+    """`value` as Django hands it to the driver: SQLite takes dates as text."""
+    if type(value) is datetime.date:
+        return connection.ops.adapt_datefield_value(value)
+    return value
 
 
 class PreparedQueryError(TypeError):
@@ -59,8 +71,16 @@ class PreparedQuery:
         self._lock = threading.Lock()
 
     def _compile(self, using: str) -> _Compiled:
+        connection = connections[using]
+        first = self._compile_with(using, connection, 0)
+        second = self._compile_with(using, connection, 1)
+        if first.sql != second.sql or first.slots != second.slots:
+            raise PreparedQueryError("a value changes the SQL text: run it as a queryset")
+        return first
+
+    def _compile_with(self, using: str, connection, round: int) -> _Compiled:
         markers = {
-            name: _MARKERS[kind](i) for i, (name, kind) in enumerate(self.parameters.items())
+            name: _MARKERS[kind](i, round) for i, (name, kind) in enumerate(self.parameters.items())
         }
         queryset = self.build(**markers).using(using)
         query = queryset.query
@@ -79,16 +99,17 @@ class PreparedQuery:
             sql, params = compiler.as_sql()
         except EmptyResultSet as exc:
             raise PreparedQueryError("the query can never match: run it as a queryset") from exc
+        bound = {name: _bound(marker, connection) for name, marker in markers.items()}
         slots, seen = [], set()
         for value in params:
             name = next(
-                (n for n, m in markers.items() if type(value) is type(m) and value == m), None
+                (n for n, m in bound.items() if type(value) is type(m) and value == m), None
             )
             if name is not None:
                 slots.append((True, name))
                 seen.add(name)
                 continue
-            if any(_holds_marker(value, m) for m in markers.values()):
+            if any(_holds_marker(value, m) for m in bound.values()):
                 raise PreparedQueryError(f"a parameter is rewritten by Django: {value!r}")
             slots.append((False, value))
         if missing := set(markers) - seen:
@@ -113,13 +134,20 @@ class PreparedQuery:
                 self._compiled[key] = compiled
         return compiled
 
+    @staticmethod
+    def _params(compiled: _Compiled, values: dict, connection) -> list:
+        return [
+            _bound(values[v], connection) if is_parameter else v
+            for is_parameter, v in compiled.slots
+        ]
+
     def __call__(
         self, *, limit: int | None = None, offset: int = 0, using: str = "default", **values
     ) -> list:
         if values.keys() != self.parameters.keys():
             raise TypeError(f"expected parameters {sorted(self.parameters)}")
         compiled = self.compiled(using)
-        params = [values[v] if is_parameter else v for is_parameter, v in compiled.slots]
+        params = self._params(compiled, values, connections[using])
         sql = compiled.sql
         if limit is not None:
             sql = f"{sql} LIMIT %s OFFSET %s"
@@ -150,7 +178,7 @@ class PreparedQuery:
         if values.keys() != self.parameters.keys():
             raise TypeError(f"expected parameters {sorted(self.parameters)}")
         compiled = self.compiled(using)
-        params = [values[v] if is_parameter else v for is_parameter, v in compiled.slots]
+        params = self._params(compiled, values, connections[using])
         with connections[using].cursor() as cursor:
             counting = f"SELECT COUNT(*) FROM ({compiled.sql}) AS counted"  # noqa: S608 (Django's SQL; values are parameters)
             cursor.execute(counting, params)

@@ -7,6 +7,7 @@ other behaviour are Django's (SESSION_ENGINE = "accounts.sessions").
 
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.contrib.sessions.models import Session
+from django.db import router
 from django.utils import timezone
 
 from accounts.prepared import PreparedQuery
@@ -16,7 +17,8 @@ _SESSION = PreparedQuery(lambda key: Session.objects.filter(session_key=key), ke
 
 class SessionStore(DatabaseSessionStore):
     def _get_session_from_db(self):
-        found = _SESSION(key=self.session_key) if self.session_key else []
+        using = router.db_for_read(self.model)
+        found = _SESSION(key=self.session_key, using=using) if self.session_key else []
         if found and found[0].expire_date > timezone.now():
             return found[0]
         self._session_key = None  # missing or expired, as Django's own lookup answers

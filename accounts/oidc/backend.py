@@ -245,6 +245,6 @@ class ProviderBackend(OIDCAuthenticationBackend):
         """The session's account while it is active; a suspension ends its sessions too."""
         try:
             user = account_by_id(int(user_id))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # not an id this database can hold
             return None
         return user if user is not None and user.is_active else None

@@ -6,7 +6,7 @@ querysets)."""
 import datetime
 
 import pytest
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, RowRange, Window
 
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
@@ -17,7 +17,7 @@ from campaigns import services as campaign_services
 from campaigns.models import Campaign, Membership
 from campaigns.selectors import campaigns_covering, current_memberships
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]  # SQLite binds dates as text
 
 ISSUER = "https://idp.example.org"
 
@@ -117,6 +117,20 @@ def test_a_value_django_rewrites_or_drops_is_refused(db):
         absent(slug="x")
     with pytest.raises(PreparedQueryError, match="no marker"):
         PreparedQuery(lambda at: Campaign.objects.filter(created=at), at=datetime.datetime)
+
+
+def test_a_value_written_into_the_sql_text_is_refused(db):
+    """A window frame's bound is SQL text, not a parameter: the caller's value would be ignored."""
+    framed = PreparedQuery(
+        lambda n: (
+            Campaign.objects.filter(pk__gt=n)
+            .annotate(running=Window(Count("*"), order_by="gid", frame=RowRange(start=n, end=0)))
+            .values("slug", "running")
+        ),
+        n=int,
+    )
+    with pytest.raises(PreparedQueryError, match="changes the SQL text"):
+        framed(n=3)
 
 
 def test_only_values_or_whole_rows_without_slices_and_every_value_given(db):

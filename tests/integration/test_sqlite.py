@@ -3,7 +3,8 @@
 Tests marked `sqlite` run twice: on PostgreSQL with the rest of the suite, and here, in a
 pytest of their own on a fresh SQLite database (`--sqlite`, tests/harness/plugin.py). They
 cover the SQLite branches of tokens/services.py (refresh, clean-up), accounts/scim/apply.py,
-accounts/scim/sync.py (the process lock) and campaigns/exports/selection.py.
+accounts/scim/sync.py (the process lock), campaigns/exports/selection.py, and the prepared reads
+of accounts/prepared.py (SQLite binds dates as text) with the campaign pages built on them.
 """
 
 import os

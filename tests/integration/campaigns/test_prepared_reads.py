@@ -12,7 +12,7 @@ from campaigns.models import Campaign, Membership
 from tests.integration.campaigns.conftest import days, open_membership, today
 from tests.integration.campaigns.test_pages import grow
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]  # SQLite binds dates as text
 
 
 @pytest.fixture
@@ -101,3 +101,14 @@ def test_members_requests_managers_and_viewer_match_the_orm(busy, campaign):
         assert (viewer.membership.pk if viewer.membership else None) == (
             open_one.pk if open_one else None
         )
+
+
+def test_who_can_read_a_path_on_either_database(campaign, member, outsider, requester):
+    """path_access's prepared reads (campaigns covering the path, current memberships)."""
+    path = "/data/nightsky/run1/image.fits"
+    assert selectors.path_access(path=path, account=member).allowed
+    for account in (outsider, requester):
+        decision = selectors.path_access(path=path, account=account)
+        assert not decision.allowed and decision.reason == selectors.AccessReason.NOT_MEMBER
+    assert [c.slug for c in selectors.path_access(path=path).campaigns] == ["nightsky"]
+    assert selectors.path_access(path="/data/nightskyX/a").campaigns == []

@@ -24,6 +24,7 @@ def hostile(campaign, pi, member, manager):
     return campaign
 
 
+@pytest.mark.sqlite  # the pages of `make run`, whose database is SQLite
 @pytest.mark.parametrize(
     ("role", "name", "args"),
     [
