@@ -74,6 +74,14 @@ def test_newcomer_logs_in_as_alice_on_make_run(make_run, browser):
         assert page.get_by_role("link", name="alice").is_visible()
         # The demo data is there: alice leads campaigns.
         assert page.locator("text=Your campaigns").is_visible()
+        # The campaign pages on make run's SQLite: the list, the campaign she leads, its manage
+        # page with the members she decides on.
+        page.goto(site + "/campaigns/")
+        page.get_by_role("link", name="nightsky-2025").click()
+        assert page.get_by_role("heading", name="Night Sky Survey 2025").is_visible()
+        page.get_by_role("link", name="Manage", exact=True).click()
+        assert page.get_by_role("heading", name="Manage nightsky-2025").is_visible()
+        assert page.locator("#members tbody tr").count() >= 3  # alice, bob, dave
     except Exception:
         print(log.read_text()[-4000:])
         raise
