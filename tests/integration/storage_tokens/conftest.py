@@ -10,6 +10,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
+from campaigns import services as campaign_services
+from campaigns.models import Campaign
 from tokens.issuer.keys import (
     active_signer,
     issuer_key_create,
@@ -19,6 +21,23 @@ from tokens.issuer.keys import (
 from tokens.issuer.services import Way, storage_token_issue
 from tokens.models import IssuerKey, StorageElement
 from tokens.policy import decide, forget_campaign_paths, parse_scopes
+
+
+def embargoed_campaign(*, admin, pi, members=(), slug: str = "nightsky") -> Campaign:
+    """`slug` (data under /data/<slug>) under a 30-day embargo, led by `pi`, with `members`
+    approved: the campaign most storage-token tests read from."""
+    campaign = campaign_services.campaign_create(
+        slug=slug,
+        title="Night Sky",
+        pi=pi,
+        actor=admin,
+        data_paths=[f"/data/{slug}"],
+        embargo_until=timezone.localdate() + timedelta(days=30),
+    )
+    for account in members:
+        asked = campaign_services.membership_request(campaign=campaign, account=account)
+        campaign_services.membership_approve(membership=asked, actor=pi)
+    return campaign
 
 
 @dataclass

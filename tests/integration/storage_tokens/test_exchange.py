@@ -25,6 +25,7 @@ from campaigns import services as campaign_services
 from tests.harness.idp import start_idp
 from tests.harness.idpsecrets import use_idpsecrets
 from tests.harness.jwks_server import LoopbackIssuer
+from tests.integration.storage_tokens.conftest import embargoed_campaign
 from tests.integration.test_devidp import SCIM, USERS, WEB, sign_in
 from tokens.issuer.keys import issuer_key_create
 from tokens.issuer.services import oauth_client_create, oauth_client_secret_reset
@@ -98,16 +99,7 @@ def world(settings, tmp_path, idp, loop, admin, pi, member, outsider):
         },
     )
     issuer_key_create()
-    nightsky = campaign_services.campaign_create(
-        slug="nightsky",
-        title="Night Sky",
-        pi=pi,
-        actor=admin,
-        data_paths=["/data/nightsky"],
-        embargo_until=timezone.localdate() + timedelta(days=30),
-    )
-    asked = campaign_services.membership_request(campaign=nightsky, account=member)
-    campaign_services.membership_approve(membership=asked, actor=pi)
+    embargoed_campaign(admin=admin, pi=pi, members=[member])
     for account, sub, issuer in (
         (member, "5d0c6e0a-alice", idp.issuer),
         (outsider, "77b1f3c2-bob", idp.issuer),

@@ -8,9 +8,8 @@ from datetime import timedelta
 import jwt
 import pytest
 import requests
-from django.utils import timezone
 
-from campaigns import services as campaign_services
+from tests.integration.storage_tokens.conftest import embargoed_campaign
 from tokens.inspect import inspect
 from tokens.issuer.keys import issuer_key_retire, jwks_document, published_keys
 from tokens.models import IssuedToken, IssuerKey
@@ -20,17 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def nightsky(pi, member, admin):
-    campaign = campaign_services.campaign_create(
-        slug="nightsky",
-        title="Night Sky",
-        pi=pi,
-        actor=admin,
-        data_paths=["/data/nightsky"],
-        embargo_until=timezone.localdate() + timedelta(days=30),
-    )
-    asked = campaign_services.membership_request(campaign=campaign, account=member)
-    campaign_services.membership_approve(membership=asked, actor=pi)
-    return campaign
+    return embargoed_campaign(admin=admin, pi=pi, members=[member])
 
 
 @pytest.fixture

@@ -1,16 +1,13 @@
 """The Storage access panel on the campaign page, its POST (page and htmx), and "Storage tokens
 I was issued"."""
 
-from datetime import timedelta
-
 import jwt
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import AuditEvent
-from campaigns import services as campaign_services
+from tests.integration.storage_tokens.conftest import embargoed_campaign
 from tokens.issuer.keys import issuer_key_create
 from tokens.models import IssuedToken, StorageElement
 
@@ -21,16 +18,7 @@ pytestmark = pytest.mark.django_db
 def world(admin, pi, member, outsider, settings):
     settings.SITE_URL = "https://gatehouse.example.org"
     issuer_key_create()
-    campaign = campaign_services.campaign_create(
-        slug="nightsky",
-        title="Night Sky",
-        pi=pi,
-        actor=admin,
-        data_paths=["/data/nightsky"],
-        embargo_until=timezone.localdate() + timedelta(days=30),
-    )
-    asked = campaign_services.membership_request(campaign=campaign, account=member)
-    campaign_services.membership_approve(membership=asked, actor=pi)
+    campaign = embargoed_campaign(admin=admin, pi=pi, members=[member])
     StorageElement.objects.create(
         name="dcache",
         audiences=["https://dcache.example.org"],

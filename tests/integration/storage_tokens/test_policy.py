@@ -10,6 +10,7 @@ from accounts.models import Account
 from accounts.services import account_create, account_suspend
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Membership
+from tests.integration.storage_tokens.conftest import embargoed_campaign
 from tokens.models import StorageElement
 from tokens.policy import Refused, campaign_offers, decide, parse_scopes
 
@@ -20,17 +21,7 @@ TODAY = timezone.localdate()
 
 @pytest.fixture
 def world(admin, pi, manager, member, requester, outsider):
-    nightsky = campaign_services.campaign_create(
-        slug="nightsky",
-        title="Night Sky",
-        pi=pi,
-        actor=admin,
-        data_paths=["/data/nightsky"],
-        embargo_until=TODAY + timedelta(days=30),
-    )
-    for account in (manager, member):
-        asked = campaign_services.membership_request(campaign=nightsky, account=account)
-        campaign_services.membership_approve(membership=asked, actor=pi)
+    nightsky = embargoed_campaign(admin=admin, pi=pi, members=[manager, member])
     campaign_services.manager_appoint(campaign=nightsky, account=manager, actor=pi)
     campaign_services.membership_request(campaign=nightsky, account=requester)
     campaign_services.campaign_create(
