@@ -10,8 +10,9 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts import idps
-from accounts.models import Account
-from accounts.services import account_create
+from accounts.identities import oidc_identity
+from accounts.models import Account, Identity
+from accounts.services import account_create, identity_add
 
 
 def _person(name: str, **extra) -> Account:
@@ -262,6 +263,18 @@ def rogue_idp(settings, tmp_path):
         entries = {"rogue": rogue.idpsecrets_entry()}
         use_idpsecrets(settings, tmp_path / "idpsecrets.json", entries)
         yield rogue
+
+
+@pytest.fixture
+def rogue_member(member, rogue_idp):
+    """`member`, linked to the rogue provider's user: a good token from it logs them in."""
+    identity_add(
+        actor=None,
+        account=member,
+        type=Identity.Type.OIDC,
+        identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
+    )
+    return member
     idps._load.cache_clear()
     idps.key_source().forget()
     cache.clear()

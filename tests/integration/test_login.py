@@ -12,9 +12,9 @@ from django.core import mail
 
 from accounts.forms import RegistrationForm
 from accounts.identities import oidc_identity
-from accounts.models import Account, AuditEvent, Identity, Registration
+from accounts.models import Account, AuditEvent, Registration
 from accounts.selectors import account_name_suggestion
-from accounts.services import identity_add, registration_create, registration_reject
+from accounts.services import registration_create, registration_reject
 from tests.harness.idpsecrets import use_idpsecrets
 
 pytestmark = pytest.mark.django_db
@@ -29,17 +29,6 @@ def start(client, rogue, **params) -> dict:
 def set_policy(settings, tmp_path, rogue, policy: str) -> None:
     entries = {"rogue": rogue.idpsecrets_entry(unknown_users=policy)}
     use_idpsecrets(settings, tmp_path / f"idpsecrets-{policy}.json", entries)
-
-
-@pytest.fixture
-def linked(member, rogue_idp):
-    identity_add(
-        actor=None,
-        account=member,
-        type=Identity.Type.OIDC,
-        identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
-    )
-    return member
 
 
 # ---- The authorization request ----------------------------------------------------------------
@@ -63,14 +52,14 @@ def test_unknown_provider_is_404(client, rogue_idp):
     assert client.get("/login/nobody/").status_code == 404
 
 
-def test_state_is_single_use(client, linked, rogue_idp):
+def test_state_is_single_use(client, rogue_member, rogue_idp):
     query = start(client, rogue_idp)
     assert client.get("/oidc/callback/", query).status_code == 302
     again = client.get("/oidc/callback/", query)
     assert again.status_code == 400 and "already used" in again.content.decode()
 
 
-def test_state_expires(client, linked, rogue_idp, settings):
+def test_state_expires(client, rogue_member, rogue_idp, settings):
     query = start(client, rogue_idp)
     session = client.session
     session["oidc_states"][query["state"]]["added_on"] = time.time() - 601
@@ -83,7 +72,7 @@ def test_state_expires(client, linked, rogue_idp, settings):
     assert "oidc_states" not in client.session or not client.session["oidc_states"]
 
 
-def test_parallel_logins_in_two_tabs_both_work(client, linked, rogue_idp):
+def test_parallel_logins_in_two_tabs_both_work(client, rogue_member, rogue_idp):
     first = start(client, rogue_idp)
     second = start(client, rogue_idp)
     assert client.get("/oidc/callback/", second).status_code == 302
@@ -101,7 +90,7 @@ def test_parallel_logins_in_two_tabs_both_work(client, linked, rogue_idp):
         ("\\\\evil.example.org", "/"),
     ],
 )
-def test_next_only_leads_to_this_site(client, linked, rogue_idp, next_url, lands_on):
+def test_next_only_leads_to_this_site(client, rogue_member, rogue_idp, next_url, lands_on):
     response = client.get("/oidc/callback/", start(client, rogue_idp, next=next_url))
     assert response.status_code == 302 and response["Location"] == lands_on
 
@@ -171,18 +160,18 @@ def test_policy_deny_refuses_clearly(client, rogue_idp, settings, tmp_path):
     )
 
 
-def test_deleted_account_cannot_log_in(client, linked, rogue_idp):
-    Account.objects.filter(pk=linked.pk).update(status=Account.Status.DELETED)
+def test_deleted_account_cannot_log_in(client, rogue_member, rogue_idp):
+    Account.objects.filter(pk=rogue_member.pk).update(status=Account.Status.DELETED)
     response = client.get("/oidc/callback/", start(client, rogue_idp))
     assert response.status_code == 403
     assert "is deleted" in response.content.decode()
     assert SESSION_KEY not in client.session
 
 
-def test_suspension_ends_existing_sessions(client, linked, rogue_idp):
+def test_suspension_ends_existing_sessions(client, rogue_member, rogue_idp):
     client.get("/oidc/callback/", start(client, rogue_idp))
-    assert client.get("/").context["user"] == linked
-    Account.objects.filter(pk=linked.pk).update(status=Account.Status.SUSPENDED)
+    assert client.get("/").context["user"] == rogue_member
+    Account.objects.filter(pk=rogue_member.pk).update(status=Account.Status.SUSPENDED)
     assert not client.get("/").context["user"].is_authenticated
 
 
@@ -278,7 +267,7 @@ def test_login_page_shows_an_unavailable_provider_and_keeps_the_others(
     assert client.get("/login/down/").status_code == 503
 
 
-def test_session_refresh_answers_htmx_with_hx_redirect(client, linked, rogue_idp):
+def test_session_refresh_answers_htmx_with_hx_redirect(client, rogue_member, rogue_idp):
     client.get("/oidc/callback/", start(client, rogue_idp))
     session = client.session
     session["oidc_id_token_expiration"] = time.time() - 1
@@ -296,7 +285,7 @@ def test_session_refresh_answers_htmx_with_hx_redirect(client, linked, rogue_idp
     assert plain.status_code == 302 and plain["Location"].startswith(rogue_idp.issuer)
 
 
-def test_a_silent_refresh_keeps_the_session(client, linked, rogue_idp):
+def test_a_silent_refresh_keeps_the_session(client, rogue_member, rogue_idp):
     client.get("/oidc/callback/", start(client, rogue_idp))
     session = client.session
     session["oidc_id_token_expiration"] = time.time() - 1
@@ -306,10 +295,10 @@ def test_a_silent_refresh_keeps_the_session(client, linked, rogue_idp):
     response = client.get("/oidc/callback/", query)
     assert response["Location"] == "/campaigns/"
     assert client.session.session_key == key  # same session, same CSRF token
-    assert AuditEvent.objects.filter(action="login.renew", account=linked).exists()
+    assert AuditEvent.objects.filter(action="login.renew", account=rogue_member).exists()
 
 
-def test_a_failed_silent_refresh_asks_to_log_in_again(client, linked, rogue_idp):
+def test_a_failed_silent_refresh_asks_to_log_in_again(client, rogue_member, rogue_idp):
     client.get("/oidc/callback/", start(client, rogue_idp))
     session = client.session
     session["oidc_id_token_expiration"] = time.time() - 1

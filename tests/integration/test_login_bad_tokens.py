@@ -13,22 +13,8 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.identities import oidc_identity
-from accounts.models import AuditEvent, Identity
-from accounts.services import identity_add
+from accounts.models import AuditEvent
 from tokens.models import Token
-
-
-@pytest.fixture
-def rosa(member, rogue_idp):
-    """The rogue provider's user is linked to the `member` account, so a good token logs in."""
-    identity_add(
-        actor=None,
-        account=member,
-        type=Identity.Type.OIDC,
-        identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
-    )
-    return member
 
 
 @pytest.fixture
@@ -57,17 +43,17 @@ def assert_refused(response, reason: str, sentence: str, caplog) -> None:
     assert "eyJ" not in logged  # no JWT (header or payload) in the log
 
 
-def test_a_good_token_logs_in(client, rosa, rogue):
+def test_a_good_token_logs_in(client, rogue_member, rogue):
     """The control: with nothing crafted, the same provider does log in."""
     response = client.get("/oidc/callback/", start(client, rogue))
     assert response.status_code == 302 and response["Location"] == "/"
-    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert response.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
     assert rogue.token_requests[0]["pkce_ok"] is True
     token = Token.objects.get()
-    assert token.account == rosa and token.refresh_token and token.id_token
+    assert token.account == rogue_member and token.refresh_token and token.id_token
     assert token.refresh and token.refresh_lifetime.total_seconds() == 96 * 3600
     assert token.refresh_start and token.ip == "127.0.0.1"
-    assert AuditEvent.objects.filter(action="login.success", account=rosa).exists()
+    assert AuditEvent.objects.filter(action="login.success", account=rogue_member).exists()
 
 
 @pytest.mark.parametrize(
@@ -83,21 +69,21 @@ def test_a_good_token_logs_in(client, rosa, rogue):
         ("nonce", "not-the-nonce", "bad_nonce", "does not belong to the login you started"),
     ],
 )
-def test_bad_claims_are_refused(client, rosa, rogue, caplog, knob, value, reason, sentence):
+def test_bad_claims_are_refused(client, rogue_member, rogue, caplog, knob, value, reason, sentence):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.id_token_claims[knob] = value
     assert_refused(client.get("/oidc/callback/", query), reason, sentence, caplog)
 
 
-def test_expiry_within_the_leeway_is_accepted(client, rosa, rogue):
+def test_expiry_within_the_leeway_is_accepted(client, rogue_member, rogue):
     query = start(client, rogue)
     rogue.id_token_claims["exp"] = int(time.time()) - 30
     response = client.get("/oidc/callback/", query)
-    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert response.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
 
 
-def test_bad_signature_is_refused(client, rosa, rogue, caplog):
+def test_bad_signature_is_refused(client, rogue_member, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.sign_with = "stranger"  # the published kid, another key
@@ -106,7 +92,7 @@ def test_bad_signature_is_refused(client, rosa, rogue, caplog):
 
 
 @pytest.mark.parametrize("alg", ["none", "hs256"])
-def test_unsigned_and_symmetric_tokens_are_refused(client, rosa, rogue, caplog, alg):
+def test_unsigned_and_symmetric_tokens_are_refused(client, rogue_member, rogue, caplog, alg):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.sign_with = alg
@@ -114,7 +100,7 @@ def test_unsigned_and_symmetric_tokens_are_refused(client, rosa, rogue, caplog, 
     assert_refused(response, "bad_algorithm", "which this portal does not accept", caplog)
 
 
-def test_an_algorithm_that_is_not_a_name_is_refused(client, rosa, rogue, caplog):
+def test_an_algorithm_that_is_not_a_name_is_refused(client, rogue_member, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.id_token_header = {"alg": ["RS256"]}
@@ -122,7 +108,7 @@ def test_an_algorithm_that_is_not_a_name_is_refused(client, rosa, rogue, caplog)
     assert_refused(response, "bad_algorithm", "which this portal does not accept", caplog)
 
 
-def test_keys_named_in_the_token_header_are_ignored(client, rosa, rogue, caplog):
+def test_keys_named_in_the_token_header_are_ignored(client, rogue_member, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.sign_with = "stranger"
@@ -131,14 +117,14 @@ def test_keys_named_in_the_token_header_are_ignored(client, rosa, rogue, caplog)
     assert_refused(response, "unknown_key", "does not publish", caplog)
 
 
-def test_an_es256_token_is_accepted(client, rosa, rogue):
+def test_an_es256_token_is_accepted(client, rogue_member, rogue):
     query = start(client, rogue)
     rogue.sign_with = "ec"
     response = client.get("/oidc/callback/", query)
-    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert response.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
 
 
-def test_userinfo_about_someone_else_is_refused(client, rosa, rogue, caplog):
+def test_userinfo_about_someone_else_is_refused(client, rogue_member, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.userinfo_sub = "someone-else"
@@ -146,18 +132,18 @@ def test_userinfo_about_someone_else_is_refused(client, rosa, rogue, caplog):
     assert_refused(response, "userinfo_sub_mismatch", "described someone else", caplog)
 
 
-def test_a_replayed_state_is_refused(client, rosa, rogue, caplog):
+def test_a_replayed_state_is_refused(client, rogue_member, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     first = client.get("/oidc/callback/", query)
-    assert first.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert first.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
     Token.objects.all().delete()
     AuditEvent.objects.all().delete()
 
     replay = client.get("/oidc/callback/", query)
     assert replay.status_code == 400
     # A callback anyone can send a browser to leaves the session alone (issue 11 case 4).
-    assert replay.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert replay.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
     body = replay.content.decode()
     assert "already used" in body and 'href="/login/"' in body  # no provider known: start over
     assert AuditEvent.objects.get(action="login.refused").detail["reason"] == "state_unknown"
@@ -165,7 +151,7 @@ def test_a_replayed_state_is_refused(client, rosa, rogue, caplog):
     assert len(rogue.token_requests) == 1  # the provider was never asked to redeem it again
 
 
-def test_a_state_from_another_browser_is_refused(client, rosa, rogue):
+def test_a_state_from_another_browser_is_refused(client, rogue_member, rogue):
     query = start(client, rogue)
     other = Client()
     response = other.get("/oidc/callback/", query)
@@ -174,7 +160,7 @@ def test_a_state_from_another_browser_is_refused(client, rosa, rogue):
     assert not rogue.token_requests
 
 
-def test_an_answer_naming_another_issuer_is_refused(client, rosa, rogue):
+def test_an_answer_naming_another_issuer_is_refused(client, rogue_member, rogue):
     query = {**start(client, rogue), "iss": "https://other-provider.example.org/"}
     response = client.get("/oidc/callback/", query)
     assert response.status_code == 400
@@ -182,14 +168,14 @@ def test_an_answer_naming_another_issuer_is_refused(client, rosa, rogue):
     assert not rogue.token_requests
 
 
-def test_signed_userinfo_is_verified(client, rosa, rogue):
+def test_signed_userinfo_is_verified(client, rogue_member, rogue):
     query = start(client, rogue)
     rogue.userinfo_signed_with = "rsa"
     response = client.get("/oidc/callback/", query)
-    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert response.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
 
 
-def test_signed_userinfo_with_a_bad_signature_is_refused(client, rosa, rogue, caplog):
+def test_signed_userinfo_with_a_bad_signature_is_refused(client, rogue_member, rogue, caplog):
     caplog.set_level(logging.INFO)
     query = start(client, rogue)
     rogue.userinfo_signed_with = "stranger"
@@ -197,13 +183,13 @@ def test_signed_userinfo_with_a_bad_signature_is_refused(client, rosa, rogue, ca
     assert_refused(response, "bad_signature", "The userinfo from Rogue IdP has a signature", caplog)
 
 
-def test_login_and_inspection_share_one_key_cache(client, rosa, rogue):
+def test_login_and_inspection_share_one_key_cache(client, rogue_member, rogue):
     """Login fetches the provider's keys once; inspecting a token of the same provider then
     verifies its signature from that cache (accounts.keys via accounts.idps.key_source)."""
     from tokens.inspect import inspect
 
     response = client.get("/oidc/callback/", start(client, rogue))
-    assert response.wsgi_request.session[SESSION_KEY] == str(rosa.pk)
+    assert response.wsgi_request.session[SESSION_KEY] == str(rogue_member.pk)
     assert rogue.jwks_requests == 1
     report = inspect(Token.objects.get().id_token)
     assert report.inspection.check("signature").status.name == "PASS"
@@ -218,7 +204,7 @@ def _login_with_kid(rogue, kid: str):
 
 
 def test_an_unknown_key_id_is_looked_up_again_at_most_once_per_interval(
-    client, rosa, rogue, settings
+    client, rogue_member, rogue, settings
 ):
     from accounts import idps
 

@@ -7,23 +7,10 @@ import pytest
 from django.test import RequestFactory
 from django.views.debug import SafeExceptionReporterFilter
 
-from accounts.identities import oidc_identity
-from accounts.models import AuditEvent, Identity
+from accounts.models import AuditEvent
 from accounts.oidc.views import PENDING_LOGIN
-from accounts.services import identity_add
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def linked(member, rogue_idp):
-    identity_add(
-        actor=None,
-        account=member,
-        type=Identity.Type.OIDC,
-        identity=oidc_identity(issuer=rogue_idp.issuer, sub=rogue_idp.sub),
-    )
-    return member
 
 
 def start(client, rogue) -> dict:
@@ -47,7 +34,7 @@ def reported_values(exc: BaseException) -> list[str]:
 
 
 def test_error_reports_of_a_failed_login_never_show_its_tokens(
-    client, linked, rogue_idp, monkeypatch, settings
+    client, rogue_member, rogue_idp, monkeypatch, settings
 ):
     from tokens import services
 
@@ -73,7 +60,9 @@ def test_error_reports_of_a_failed_login_never_show_its_tokens(
     assert "rogue-client-secret" not in shown
 
 
-def test_error_reports_of_a_logout_never_show_the_id_token(client, linked, rogue_idp, monkeypatch):
+def test_error_reports_of_a_logout_never_show_the_id_token(
+    client, rogue_member, rogue_idp, monkeypatch
+):
     from accounts.oidc import views
     from tokens.models import Token
 
@@ -90,7 +79,7 @@ def test_error_reports_of_a_logout_never_show_the_id_token(client, linked, rogue
     assert id_token[:40] not in "\n".join(reported_values(crash.value))
 
 
-def test_logging_in_gives_the_browser_a_new_session_key(client, linked, rogue_idp):
+def test_logging_in_gives_the_browser_a_new_session_key(client, rogue_member, rogue_idp):
     query = start(client, rogue_idp)
     before = client.session.session_key
     assert client.get("/oidc/callback/", query).status_code == 302
