@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.crypto import token_hash
-from accounts.models import Registration
+from accounts.models import Registration, SyncRun
 from campaigns import services
 from tokens.models import Token
 
@@ -79,6 +79,25 @@ def portal(issuer, admin, pi, manager, member, requester):
         email="newcomer@example.org",
         display_name="New Comer",
     )
+    finished = timezone.now()
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.SCIM,
+        idp="test",
+        finished=finished,
+        outcome=SyncRun.Outcome.SUCCESS,
+        counts={"users": 1200, "created": 12, "updated": 40, "suspended": 2},
+        triggered_by="beat",
+    )
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.RUCIO,
+        finished=finished,
+        outcome=SyncRun.Outcome.FAILED,
+        error="Rucio answered 503 for account deepfield-2027-ultra-imaging: try again later.",
+        counts={"accounts": 1200, "in_sync": 1190, "created": 8, "identities_added": 16,
+                "requests": 31, "failed": 2,
+                "report": ["ultra-long-account-name-0001: identity SUB=0c1d-22-a-rather-long"]},
+        triggered_by="admin",
+    )  # fmt: skip
     tokens = {person.name: _hold_token(issuer, person) for person in (admin, pi, member)}
     return {"campaign": campaign, "tokens": tokens}
 
@@ -100,7 +119,7 @@ def _pages(role: str, portal) -> list[str]:
     if role in ("member", "pi", "admin"):
         pages.append(f"/tokens/{portal['tokens'][role].pk}/")
     if role == "admin":
-        pages += ["/tokens/all/", "/registrations/", "/sync/", "/campaigns/requests/"]
+        pages += ["/tokens/all/", "/registrations/", "/sync/", "/rucio/", "/campaigns/requests/"]
     return pages
 
 

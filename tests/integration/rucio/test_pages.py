@@ -66,3 +66,10 @@ def test_history_lists_rucio_runs_only(client, admin, rucio):
     client.force_login(admin)
     page = client.get(reverse("rucio_sync_runs")).text
     assert "requests" in page and "other-idp" not in page
+
+
+def test_the_two_sync_pages_link_to_each_other(client, admin):
+    client.force_login(admin)
+    scim, rucio = reverse("scim_sync_runs"), reverse("rucio_sync_runs")
+    assert f'href="{rucio}"' in client.get(scim).text
+    assert f'href="{scim}"' in client.get(rucio).text
