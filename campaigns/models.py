@@ -143,6 +143,12 @@ class Membership(models.Model):
             ),
             models.Index(fields=["account", "state"]),
             models.Index(fields=["state", "valid_until"]),
+            # A campaign's appointed managers (its page lists them) without reading every member.
+            models.Index(
+                fields=["campaign"],
+                condition=models.Q(role="manager", state="approved"),
+                name="membership_campaign_managers",
+            ),
         ]
 
     def __str__(self) -> str:

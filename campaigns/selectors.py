@@ -113,6 +113,12 @@ def _with_pi(row: dict) -> Campaign:
 
 
 _CAMPAIGN_PAGE = PreparedQuery(
+    lambda slug: Campaign.objects.filter(slug=slug).values(
+        *_CAMPAIGN_FIELDS, *(f"pi__{f}" for f in _PERSON_FIELDS)
+    ),
+    slug=str,
+)
+_CAMPAIGN_PAGE_COUNTED = PreparedQuery(
     lambda slug, today: (
         Campaign.objects.filter(slug=slug)
         .annotate(member_count=current_member_count(today=today))
@@ -123,13 +129,21 @@ _CAMPAIGN_PAGE = PreparedQuery(
 )
 
 
-def campaign_for_page(slug: str, *, today: datetime.date | None = None) -> Campaign | None:
-    """The campaign with its PI and its current member count, in one query."""
-    rows = _CAMPAIGN_PAGE(slug=slug, today=_today(today))
+def campaign_for_page(
+    slug: str, *, member_count: bool = False, today: datetime.date | None = None
+) -> Campaign | None:
+    """The campaign with its PI in one query; with `member_count`, its current member count
+    too (counting costs PostgreSQL more than the rest of the read: only the pages that show it
+    ask for it)."""
+    if member_count:
+        rows = _CAMPAIGN_PAGE_COUNTED(slug=slug, today=_today(today))
+    else:
+        rows = _CAMPAIGN_PAGE(slug=slug)
     if not rows:
         return None
     campaign = _with_pi(rows[0])
-    campaign.member_count = rows[0]["member_count"]
+    if member_count:
+        campaign.member_count = rows[0]["member_count"]
     return campaign
 
 

@@ -131,7 +131,7 @@ def _member_list(request, campaign: Campaign, url: str) -> dict:
 
 @require_GET
 def campaign_detail(request, slug: str):
-    campaign = selectors.campaign_for_page(slug)
+    campaign = selectors.campaign_for_page(slug, member_count=True)
     if campaign is None:
         raise Http404("No such campaign.")
     viewer = selectors.viewer_for(campaign=campaign, account=request.user)

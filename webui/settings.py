@@ -112,6 +112,8 @@ TEMPLATES = [
         },
     },
 ]
+# Django's widget templates, with <input> and <textarea> written out in Python (webui/renderers.py).
+FORM_RENDERER = "webui.renderers.FormRenderer"
 
 
 def database_from_url(url: str) -> dict:

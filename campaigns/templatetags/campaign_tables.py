@@ -1,6 +1,7 @@
-"""The rows of the campaign pages' long tables, written out in Python.
+"""The rows of the campaign pages' long tables and lists, written out in Python.
 
-The campaign list, the member list and the manage page repeat one row up to 25 times. Django's
+The campaign list, the member list and the manage page (its members and its waiting requests)
+repeat one row up to 25 times. Django's
 template engine spends 10-20 µs on each variable, filter and {% if %} it renders, and
 format_html spends a few µs on each value it escapes (lazy-object checks), which made these
 rows most of each page's CPU (issue 16, "Page cost"). Here each row is one f-string: every value
@@ -16,6 +17,7 @@ from html import escape as _e
 from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import normalize_newlines
 
 from campaigns.models import Membership
 from campaigns.selectors import Viewer
@@ -183,11 +185,60 @@ def _manage_row(m: Membership, viewer: Viewer, manage_url: str, keep: str, csrf:
     )
 
 
+def _csrf_input(context) -> str:
+    """{% csrf_token %}'s hidden input."""
+    return (
+        f'<input type="hidden" name="csrfmiddlewaretoken" value="{_e(str(context["csrf_token"]))}">'
+    )
+
+
 @register.simple_tag(takes_context=True)
 def manage_rows(context, memberships, viewer: Viewer, manage_url: str, keep: str) -> SafeString:
     """The manage page's member rows with the actions the viewer may take on each."""
-    csrf = (
-        f'<input type="hidden" name="csrfmiddlewaretoken" value="{_e(str(context["csrf_token"]))}">'
-    )
+    csrf = _csrf_input(context)
     manage_url, keep = _e(manage_url), _e(keep)
     return _safe([_manage_row(m, viewer, manage_url, keep, csrf) for m in memberships])
+
+
+def _request_item(m: Membership, manage_url: str, keep: str, csrf: str) -> str:
+    pk = int(m.pk)
+    account = m.account
+    email = f", {_e(account.email)}" if account.email else ""
+    asked = timezone.localtime(m.created).strftime("%Y-%m-%d %H:%M")
+    message = (
+        # |linebreaksbr: the text escaped, each line break a <br>
+        f'<blockquote class="quote">'
+        f"{_e(normalize_newlines(m.request_message)).replace(chr(10), '<br>')}</blockquote>"
+        if m.request_message
+        else '<p class="muted">No message.</p>'
+    )
+    request_url = f"{manage_url}requests/{pk}/"
+    return (
+        f'<li class="request" id="request-{pk}">'
+        f'<form method="post" action="{request_url}approve/{keep}">{csrf}'
+        '<div class="request-head">'
+        f"<strong>{_e(account.get_full_name())}</strong> "
+        f'<span class="muted">({_e(account.name)}{email})</span> '
+        f'<span class="muted">asked on {asked}</span></div>'
+        f"{message}"
+        '<div class="decision-fields"><div>'
+        f'<label for="comment-{pk}">Comment '
+        '<span class="muted">(a reason is required to reject)</span></label>'
+        f'<textarea id="comment-{pk}" name="comment" rows="2" maxlength="2000"></textarea>'
+        "</div><div>"
+        f'<label for="valid-until-{pk}">Member until <span class="muted">(optional)</span></label>'
+        f'<input id="valid-until-{pk}" type="date" name="valid_until">'
+        "</div></div>"
+        '<div class="form-actions"><button type="submit">Approve</button> '
+        '<button class="button-danger" type="submit" '
+        f'formaction="{request_url}reject/{keep}">Reject</button></div>'
+        "</form></li>\n"
+    )
+
+
+@register.simple_tag(takes_context=True)
+def request_items(context, requests, manage_url: str, keep: str) -> SafeString:
+    """The manage page's waiting requests, each a form to approve or reject it."""
+    csrf = _csrf_input(context)
+    manage_url, keep = _e(manage_url), _e(keep)
+    return _safe([_request_item(m, manage_url, keep, csrf) for m in requests])

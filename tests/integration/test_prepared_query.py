@@ -158,3 +158,58 @@ def test_values_are_bound_never_spliced_into_the_sql(campaigns):
     assert by_slug(slug="x' OR '1'='1") == []
     assert by_slug(slug="nightsky", limit=1, offset=1) == []
     assert Campaign.objects.filter(slug="nightsky").exists()
+
+
+def _loaded(instance) -> tuple:
+    return (
+        {k: v for k, v in vars(instance).items() if k != "_state"},
+        instance.get_deferred_fields(),
+        instance._state.adding,
+        instance._state.db,
+    )
+
+
+def test_rows_become_the_instances_from_db_makes(campaigns, member):
+    """instance_from_row skips Model.__init__ where that only stores values: the instance must be
+    the one Django's from_db builds, whole or with fields deferred, and behave as one."""
+    from accounts.prepared import instance_from_row
+
+    for model in (Account, Campaign, Membership, Identity):
+        for whole in model.objects.all():
+            row = {f.attname: getattr(whole, f.attname) for f in model._meta.concrete_fields}
+            some = {k: v for i, (k, v) in enumerate(row.items()) if i % 2 == 0}
+            for given in (row, some):
+                django = model.from_db("default", list(given), list(given.values()))
+                assert _loaded(instance_from_row(model, given)) == _loaded(django)
+    first = Membership.objects.select_related("account").first()
+    membership = instance_from_row(Membership, {"id": first.pk, "valid_until": first.valid_until})
+    assert membership.get_deferred_fields() >= {"role", "account_id"}
+    assert membership.account == first.account  # a deferred relation loads on demand
+    account = instance_from_row(
+        Account, {f.attname: getattr(member, f.attname) for f in Account._meta.concrete_fields}
+    )
+    account.display_name = "Renamed"
+    account.save(update_fields=["display_name"])  # an UPDATE, not an INSERT
+    assert Account.objects.get(pk=member.pk).display_name == "Renamed"
+    assert Account.objects.filter(name=member.name).count() == 1
+
+
+def test_a_model_with_init_receivers_is_built_by_django(member):
+    """A pre_init/post_init receiver (a library's, say) must still run for every row."""
+    from django.db.models.signals import post_init
+
+    from accounts.prepared import instance_from_row
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance.pk)
+
+    post_init.connect(receiver, sender=Account)
+    try:
+        instance_from_row(Account, {"id": member.pk, "name": member.name})
+        by_id = PreparedQuery(lambda pk: Account.objects.filter(pk=pk), pk=int)
+        assert by_id(pk=member.pk) == [member]
+    finally:
+        post_init.disconnect(receiver, sender=Account)
+    assert seen == [member.pk, member.pk]

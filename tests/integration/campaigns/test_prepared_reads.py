@@ -66,7 +66,9 @@ def test_a_page_past_the_end_is_the_last_page(busy):
 
 def test_the_campaign_page_reads_what_the_orm_reads(busy):
     for campaign in Campaign.objects.all():
-        page = selectors.campaign_for_page(campaign.slug)
+        page = selectors.campaign_for_page(campaign.slug, member_count=True)
+        plain = selectors.campaign_for_page(campaign.slug)
+        assert not hasattr(plain, "member_count")  # counted only when asked
         orm = (
             Campaign.objects.select_related("pi")
             .annotate(member_count=selectors.current_member_count(today=today()))
@@ -75,7 +77,10 @@ def test_the_campaign_page_reads_what_the_orm_reads(busy):
         assert page.pi.name == orm.pi.name and page.member_count == orm.member_count
         for field in Campaign._meta.concrete_fields:
             assert getattr(page, field.attname) == getattr(orm, field.attname), field.name
+            assert getattr(plain, field.attname) == getattr(orm, field.attname), field.name
+        assert plain.pi.name == orm.pi.name
     assert selectors.campaign_for_page("nosuch") is None
+    assert selectors.campaign_for_page("nosuch", member_count=True) is None
     assert isinstance(selectors.campaign_for_page("nightsky").data_paths, list)  # JSON decoded
 
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Account
 from campaigns.models import Campaign, Membership
@@ -95,3 +96,31 @@ def test_manage_rows_offer_what_the_viewer_may_do(campaign, as_role, pi, manager
     forms = re.findall(r'<form method="post" action="([^"]+)"', rows["pi"]["member"])
     assert all(action.endswith("/?page=1") for action in forms) and len(forms) == 2
     assert rows["pi"]["member"].count('name="csrfmiddlewaretoken"') == 3
+
+
+@pytest.mark.sqlite
+def test_waiting_requests_are_escaped_and_post_back_to_the_same_page(campaign, requester, as_role):
+    Account.objects.filter(pk=requester.pk).update(display_name=HOSTILE, email="r@example.org")
+    Membership.objects.filter(account=requester).update(request_message=f"{HOSTILE}\r\nline two")
+    waiting = Membership.objects.get(account=requester, state=Membership.State.REQUESTED)
+    url = reverse("campaigns:manage", args=["nightsky"])
+    html = as_role("pi").get(url + "?page=1").content.decode()
+    item = re.search(rf'<li class="request" id="request-{waiting.pk}">(.*?)</li>', html, re.S)
+    item = item.group(1)
+    assert "<script>alert" not in item
+    assert f"<strong>{ESCAPED}</strong>" in item
+    assert "(requester, r@example.org)" in item
+    assert f'<blockquote class="quote">{ESCAPED}<br>line two</blockquote>' in item
+    asked = timezone.localtime(waiting.created).strftime("%Y-%m-%d %H:%M")
+    assert f"asked on {asked}" in item
+    actions = re.findall(r'(?:action|formaction)="([^"]+)"', item)
+    assert actions == [
+        f"{url}requests/{waiting.pk}/approve/?page=1",
+        f"{url}requests/{waiting.pk}/reject/?page=1",
+    ]
+    assert item.count('name="csrfmiddlewaretoken"') == 1
+    assert f'<textarea id="comment-{waiting.pk}" name="comment"' in item
+    # No message: said so, not an empty quote.
+    Membership.objects.filter(pk=waiting.pk).update(request_message="")
+    html = as_role("pi").get(url).content.decode()
+    assert f'id="request-{waiting.pk}"' in html and "No message." in html
