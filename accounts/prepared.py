@@ -15,14 +15,28 @@ reach the SQL as a parameter of its own, unchanged: a marker that Django rewrite
 pattern for `__icontains`), splits (a list given to `__in`) or inlines is refused when the
 query is first compiled, so a query that cannot be kept never runs with the wrong values.
 Nothing but the SQL text is kept: every call reads the database.
+
+With `generic_plan=True` PostgreSQL keeps the plan too: the query is a prepared statement of
+each database connection, planned once with its parameters unknown (a generic plan), where
+otherwise PostgreSQL parses and plans it again on every call. Planning those reads cost
+PostgreSQL more than running them (0.1-0.3 ms against 0.005-0.1 ms). Only for reads whose best
+plan does not depend on the values (equality on an indexed key, say): a generic plan of the
+campaign list, whose best plan depends on the filter's values, ran 140x slower.
+bench/bench_pages.py compares each such read's generic plan with its custom one on the seeded
+database. The connections are set up for it by webui/settings.py (plan_cache_mode); setting
+GATEHOUSE_DB_PREPARED_STATEMENTS=0 (for a pooler that cannot keep prepared statements, such as
+PgBouncer before 1.21 in transaction mode) makes these reads plain ones.
 """
 
 import datetime
+import functools
 import threading
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
@@ -64,11 +78,14 @@ class _Compiled:
 class PreparedQuery:
     """`PreparedQuery(build, slug=str, today=datetime.date)(slug="x", today=...)` -> rows."""
 
-    def __init__(self, build: Callable[..., QuerySet], **parameters: type) -> None:
+    def __init__(
+        self, build: Callable[..., QuerySet], *, generic_plan: bool = False, **parameters: type
+    ) -> None:
         unknown = {name: kind for name, kind in parameters.items() if kind not in _MARKERS}
         if unknown:
             raise PreparedQueryError(f"no marker for parameters {unknown}")
         self.build = build
+        self.generic_plan = generic_plan
         self.parameters = parameters
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
@@ -156,7 +173,7 @@ class PreparedQuery:
             sql = f"{sql} LIMIT %s OFFSET %s"
             params += [int(limit), int(offset)]
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with _cursor(connection, self.generic_plan) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         names, converters, model = compiled.names, compiled.converters, compiled.model
@@ -186,6 +203,46 @@ class PreparedQuery:
             counting = f"SELECT COUNT(*) FROM ({compiled.sql}) AS counted"  # noqa: S608 (Django's SQL; values are parameters)
             cursor.execute(counting, params)
             return cursor.fetchone()[0]
+
+
+def _cursor(connection, generic_plan: bool):
+    """A cursor of `connection` as connection.cursor() gives it (queries logged and wrapped as
+    Django's are), preparing its statements server-side when `generic_plan` asks for it."""
+    if not (
+        generic_plan
+        and connection.vendor == "postgresql"
+        and settings.GATEHOUSE_DB_PREPARED_STATEMENTS
+    ):
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = _preparing_cursor()(connection.connection)
+    if connection.queries_logged:
+        return _PreparedDebugCursor(raw, connection)
+    return connection.make_cursor(raw)
+
+
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Logs a prepared read as Django logs its server-side bound queries: the SQL with the
+    values composed in (psycopg keeps no query text for a prepared statement's execution)."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
+            return CursorWrapper.execute(self, sql, params)
+
+
+@functools.cache
+def _preparing_cursor() -> type:
+    """Django's server-binding psycopg cursor, each of whose statements is a prepared one of
+    its connection (psycopg keeps them by SQL text, at most 100 a connection)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query, params=None, **kwargs):
+            return super().execute(query, params, prepare=True)
+
+    return PreparingCursor
 
 
 def _holds_marker(value, marker) -> bool:

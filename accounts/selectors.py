@@ -87,13 +87,16 @@ _ACCOUNT_OF_IDENTITY = PreparedQuery(
     lambda type, identity: Account.objects.filter(
         identities__type=type, identities__identity=identity
     ).order_by(),  # (type, identity) is unique: one row at most
+    generic_plan=True,
     type=str,
     identity=str,
 )
 
 
 # Every logged-in request loads its account (accounts.oidc.backend.get_user).
-_ACCOUNT = PreparedQuery(lambda pk: Account.objects.filter(pk=pk).order_by(), pk=int)
+_ACCOUNT = PreparedQuery(
+    lambda pk: Account.objects.filter(pk=pk).order_by(), generic_plan=True, pk=int
+)
 
 
 def account_by_id(pk: int) -> Account | None:

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from accounts.prepared import PreparedQuery
 
-_SESSION = PreparedQuery(lambda key: Session.objects.filter(session_key=key), key=str)
+_SESSION = PreparedQuery(
+    lambda key: Session.objects.filter(session_key=key), generic_plan=True, key=str
+)
 
 
 class SessionStore(DatabaseSessionStore):

@@ -1,6 +1,7 @@
 """The Celery app: broker and schedule from Django settings, tasks autodiscovered."""
 
 import os
+import re
 
 from celery import Celery
 from celery.signals import beat_init, worker_init
@@ -22,7 +23,9 @@ def worker_statement_timeout(**kwargs) -> None:
     for alias, database in settings.DATABASES.items():
         options = database.get("OPTIONS", {})
         if "statement_timeout" in options.get("options", ""):
-            options["options"] = (
-                f"-c statement_timeout={settings.GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS}"
+            options["options"] = re.sub(
+                r"statement_timeout=\S+",
+                f"statement_timeout={settings.GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS}",
+                options["options"],
             )
             connections[alias].close()

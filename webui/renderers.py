@@ -1,12 +1,13 @@
 """Django's form renderer, with its plainest widget templates written out in Python.
 
-Every <input> and <textarea> of a form is a render of Django's `input.html` or `textarea.html`
-(with `attrs.html` inside), which costs the template engine about 0.1 ms a field: six fields
-were a tenth of the campaign manage page's CPU (issue 16, "Page cost"). Here those three
-templates are the same markup written as Python, fed by the context Django's widget builds (so
-every attribute, value format and `required` flag is still Django's), and escaped as the
-templates' autoescape does. Every other template (selects, checkboxes lists, admin widgets,
-error lists, whole forms) is Django's own, rendered as before.
+Every <input>, <textarea> and <select> of a form is a render of Django's `input.html`,
+`textarea.html` or `select.html` (with `attrs.html` and an `select_option.html` per option
+inside), which costs the template engine 0.1-0.3 ms a field: six fields were a tenth of the
+campaign manage page's CPU (issue 16, "Page cost"). Here those templates are the same markup
+written as Python, fed by the context Django's widget builds (so every attribute, value format,
+option and `required` flag is still Django's), and shown and escaped as the templates' variables
+are. Every other template (radio and checkbox lists, admin widgets, error lists, whole forms,
+a select whose options have a template of their own) is Django's, rendered as before.
 
 tests/unit/test_form_renderer.py renders every field of every form of the portal, bound and
 unbound and with markup in their values, both ways, and checks that the templates this copies
@@ -14,8 +15,10 @@ are still what it copies.
 """
 
 from django.forms.renderers import DjangoTemplates
+from django.utils.formats import localize
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData
+from django.utils.timezone import template_localtime
 
 # The widget templates that are exactly {% include "django/forms/widgets/input.html" %}.
 INPUT_TEMPLATES = frozenset(
@@ -38,6 +41,14 @@ INPUT_TEMPLATES = frozenset(
     )
 )
 TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+SELECT_TEMPLATE = "django/forms/widgets/select.html"
+OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
+
+
+def _shown(value) -> str:
+    """{{ value }}: in the site's time zone and number format, escaped unless marked safe."""
+    value = localize(template_localtime(value))
+    return conditional_escape(value if isinstance(value, str) else str(value))
 
 
 def _formatted(value) -> str:
@@ -73,12 +84,34 @@ def _textarea(widget: dict) -> str:
     )
 
 
+def _select(widget: dict) -> str | None:
+    """select.html with select_option.html for each option; None when an option has another
+    template."""
+    parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+    for group_name, options, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{_shown(group_name)}">')
+        for option in options:
+            if option["template_name"] != OPTION_TEMPLATE:
+                return None
+            parts.append(
+                f'\n  <option value="{_formatted(option["value"])}"{_attrs(option["attrs"])}>'
+                f"{_shown(option['label'])}</option>\n"
+            )
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return "".join(parts)
+
+
 class FormRenderer(DjangoTemplates):
-    """FORM_RENDERER: Django's templates, but <input> and <textarea> written out."""
+    """FORM_RENDERER: Django's templates, but <input>, <textarea> and <select> written out."""
 
     def render(self, template_name, context, request=None):
         if template_name in INPUT_TEMPLATES:
             return _input(context["widget"])
         if template_name == TEXTAREA_TEMPLATE:
             return _textarea(context["widget"])
+        if template_name == SELECT_TEMPLATE and (html := _select(context["widget"])) is not None:
+            return html
         return super().render(template_name, context, request)

@@ -116,6 +116,11 @@ TEMPLATES = [
 FORM_RENDERER = "webui.renderers.FormRenderer"
 
 
+# 0 behind a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction
+# mode): see accounts/prepared.py.
+GATEHOUSE_DB_PREPARED_STATEMENTS = envbool("GATEHOUSE_DB_PREPARED_STATEMENTS", "True")
+
+
 def database_from_url(url: str) -> dict:
     """DATABASE_URL such as postgresql://user:pass@host:5432/name?sslmode=require or
     sqlite:///path/db.sqlite3; query options (sslmode, connect_timeout, ...) reach psycopg."""
@@ -134,8 +139,18 @@ def database_from_url(url: str) -> dict:
     # A statement (or the lock it waits for) may take this long in a web request; Celery
     # workers and management commands get GATEHOUSE_DB_WORKER_STATEMENT_TIMEOUT_MS instead
     # (webui/celery.py).
+    # The reads accounts/prepared.py keeps as prepared statements (PreparedQuery with
+    # generic_plan=True) are planned once per connection, not on every call. No other statement
+    # is prepared, so no other plan changes: Django's cursors bind parameters client-side, which
+    # psycopg never prepares, whatever the threshold (it is only not None so that psycopg
+    # prepares when asked; nothing reaches it by itself).
+    plans = ""
+    if GATEHOUSE_DB_PREPARED_STATEMENTS:
+        plans = " -c plan_cache_mode=force_generic_plan"
+        options.setdefault("prepare_threshold", 2**31 - 1)
     options.setdefault(
-        "options", f"-c statement_timeout={envint('GATEHOUSE_DB_STATEMENT_TIMEOUT_MS', 10000)}"
+        "options",
+        f"-c statement_timeout={envint('GATEHOUSE_DB_STATEMENT_TIMEOUT_MS', 10000)}{plans}",
     )
     return dict(config)
 

@@ -52,7 +52,10 @@ def sync_run_hold(marker: str, seconds: float) -> None:
 
 @shared_task(name="faults.show_statement_timeout")
 def show_statement_timeout(marker: str) -> None:
-    """What this worker's database sessions get (webui/celery.py sets it at worker start)."""
+    """What this worker's database sessions get (webui/celery.py sets it at worker start), and
+    that the rest of the connection's options stay (the prepared reads' plan_cache_mode)."""
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
-        _write(marker, cursor.fetchone()[0])
+        timeout = cursor.fetchone()[0]
+        cursor.execute("SHOW plan_cache_mode")
+        _write(marker, f"{timeout} {cursor.fetchone()[0]}")

@@ -213,3 +213,48 @@ def test_a_model_with_init_receivers_is_built_by_django(member):
     finally:
         post_init.disconnect(receiver, sender=Account)
     assert seen == [member.pk, member.pk]
+
+
+@pytest.mark.django_db(transaction=True)  # pg_prepared_statements is the connection's
+def test_generic_plan_reads_are_prepared_statements_and_nothing_else_is(pi, member, settings):
+    """generic_plan=True: PostgreSQL plans the read once per connection; the ORM's own queries
+    stay unprepared (so the connection's plan_cache_mode changes no other plan), the rows are the
+    same, and the debug log shows the SQL with its values as for any query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+
+    def prepared() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
+            return dict(cursor.fetchall())
+
+    def by_name(generic_plan: bool) -> PreparedQuery:
+        return PreparedQuery(
+            lambda name: Account.objects.filter(name=name).order_by().values("pk", "name"),
+            generic_plan=generic_plan,
+            name=str,
+        )
+
+    before = prepared()
+    for _ in range(3):
+        assert list(Account.objects.filter(name="pi").values_list("pk", flat=True)) == [pi.pk]
+    assert prepared() == before  # ORM queries are never prepared
+    plain = by_name(False)
+    assert plain(name="member") == [{"pk": member.pk, "name": "member"}]
+    assert prepared() == before
+    read = by_name(True)
+    with CaptureQueriesContext(connection) as captured:
+        for name, account in (("pi", pi), ("member", member), ("pi", pi)):
+            assert read(name=name) == [{"pk": account.pk, "name": name}]
+    new = {sql: plans for sql, plans in prepared().items() if sql not in before}
+    assert len(new) == 1 and list(new.values()) == [3]  # one statement, one generic plan each
+    assert "$1" in next(iter(new)) and '"accounts_account"."name" = $1' in next(iter(new))
+    logged = captured.captured_queries[0]["sql"]
+    assert logged.startswith("SELECT") and "'pi'" in logged and "$1" not in logged
+
+    settings.GATEHOUSE_DB_PREPARED_STATEMENTS = False  # behind a pooler that cannot keep them
+    assert read(name="member") == [{"pk": member.pk, "name": "member"}]
+    assert prepared() == before | new  # not run as the prepared statement (still 3 runs)

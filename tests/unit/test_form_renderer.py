@@ -1,5 +1,6 @@
-"""webui.renderers.FormRenderer writes <input> and <textarea> in Python: every field of every
-form of the portal must come out exactly as Django's templates write it, whatever its value."""
+"""webui.renderers.FormRenderer writes <input>, <textarea> and <select> in Python: every field of
+every form of the portal must come out exactly as Django's templates write it, whatever its
+value."""
 
 import datetime
 import importlib
@@ -12,7 +13,13 @@ from django.forms.renderers import DjangoTemplates, get_default_renderer
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
-from webui.renderers import INPUT_TEMPLATES, TEXTAREA_TEMPLATE, FormRenderer
+from webui.renderers import (
+    INPUT_TEMPLATES,
+    OPTION_TEMPLATE,
+    SELECT_TEMPLATE,
+    TEXTAREA_TEMPLATE,
+    FormRenderer,
+)
 
 FORM_MODULES = [
     "accounts.forms",
@@ -76,11 +83,38 @@ def test_attributes_true_false_none_numbers_lazy_and_safe_text():
         for value in VALUES + [True, False]:
             expected = widget.render("f<", value, renderer=django_templates)
             assert widget.render("f<", value, renderer=ours) == expected
-    # Not written out here: Django's own templates still render them.
-    select = forms.Select(choices=[("a", "<A>")])
-    assert select.render("s", "a", renderer=ours) == select.render(
-        "s", "a", renderer=django_templates
-    )
+
+
+def test_selects_with_groups_numbers_dates_and_markup():
+    choices = [
+        ("", "---------"),
+        ("a", '<A> & "b"'),
+        (1, 1234567),
+        ("lazy", gettext_lazy("Search…")),
+        ("safe", mark_safe("<i>safe</i>")),
+        ("<Group & co>", [("d", datetime.date(2027, 3, 1)), ("x", "X")]),
+        (datetime.date(2027, 1, 2), "a date as value"),
+    ]
+    ours, django_templates = FormRenderer(), DjangoTemplates()
+    values = [None, "", "a", "d", ["a", "d"], 1, "<x>", True]
+    widgets = [
+        (forms.Select(choices=choices), values),
+        (forms.Select(attrs={"required": True, "data-x": "<"}, choices=choices), values),
+        (forms.SelectMultiple(choices=choices), values),
+        (forms.NullBooleanSelect(), [None, True, False, "true", "unknown"]),
+    ]
+    for widget, widget_values in widgets:
+        for value in widget_values:
+            expected = widget.render("s<", value, renderer=django_templates)
+            assert widget.render("s<", value, renderer=ours) == expected
+
+    class OwnOptions(forms.Select):
+        option_template_name = "django/forms/widgets/input_option.html"
+
+    # Options with a template of their own, and lists of radios: Django's templates, as before.
+    for widget in (OwnOptions(choices=choices), forms.RadioSelect(choices=choices[1:3])):
+        expected = widget.render("s", "a", renderer=django_templates)
+        assert widget.render("s", "a", renderer=ours) == expected
 
 
 def test_the_templates_it_copies_are_still_djangos():
@@ -88,7 +122,8 @@ def test_the_templates_it_copies_are_still_djangos():
     noticed: the copy would then be wrong."""
     engine = DjangoTemplates().engine
     forms_templates = Path(django.__file__).parent / "forms" / "templates"
-    for name in [*INPUT_TEMPLATES, TEXTAREA_TEMPLATE, "django/forms/widgets/attrs.html"]:
+    copied = [*INPUT_TEMPLATES, TEXTAREA_TEMPLATE, SELECT_TEMPLATE, OPTION_TEMPLATE]
+    for name in [*copied, "django/forms/widgets/attrs.html"]:
         origin = Path(engine.get_template(name).origin.name)
         assert origin == forms_templates / name, name  # not overridden by an app
     widgets = forms_templates / "django/forms/widgets"
@@ -105,6 +140,20 @@ def test_the_templates_it_copies_are_still_djangos():
         "{% for name, value in widget.attrs.items %}{% if value is not False %} {{ name }}"
         "{% if value is not True %}=\"{{ value|stringformat:'s' }}\"{% endif %}{% endif %}"
         "{% endfor %}"
+    )
+    assert (widgets / "select.html").read_text() == (
+        '<select name="{{ widget.name }}"{% include "django/forms/widgets/attrs.html" %}>'
+        "{% for group_name, group_choices, group_index in widget.optgroups %}"
+        "{% if group_name %}\n"
+        '  <optgroup label="{{ group_name }}">{% endif %}{% for option in group_choices %}\n'
+        "  {% include option.template_name with widget=option %}{% endfor %}"
+        "{% if group_name %}\n"
+        "  </optgroup>{% endif %}{% endfor %}\n"
+        "</select>\n"
+    )
+    assert (widgets / "select_option.html").read_text() == (
+        "<option value=\"{{ widget.value|stringformat:'s' }}\""
+        '{% include "django/forms/widgets/attrs.html" %}>{{ widget.label }}</option>\n'
     )
     for name in INPUT_TEMPLATES - {"django/forms/widgets/input.html"}:
         source = (forms_templates / name).read_text()

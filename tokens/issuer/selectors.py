@@ -18,6 +18,7 @@ from tokens.policy import Offer, campaign_offers
 # The token endpoint looks one up for every token: compiled to SQL once per process.
 _STORAGE_ELEMENT_NAMED = PreparedQuery(
     lambda name: StorageElement.objects.filter(name=name).order_by(),  # names are unique
+    generic_plan=True,
     name=str,
 )
 
@@ -30,7 +31,7 @@ def storage_element_named(name: str) -> StorageElement | None:
 
 # ... and the campaign page for its Storage access panel.
 _ENABLED_STORAGE_ELEMENTS = PreparedQuery(
-    lambda: StorageElement.objects.filter(enabled=True).order_by("name")
+    lambda: StorageElement.objects.filter(enabled=True).order_by("name"), generic_plan=True
 )
 
 
