@@ -254,13 +254,16 @@ def _holds_marker(value, marker) -> bool:
 def instance_from_row(model: type[Model], row: dict, prefix: str = "", *, using: str = "default"):
     """A model instance from a row's `prefix`+field values (attnames, e.g. "pi__name" with prefix
     "pi__"); the fields the row lacks are deferred, as with .only()."""
-    names, values = [], []
-    for field in model._meta.concrete_fields:
-        key = prefix + field.attname
-        if key in row:
-            names.append(field.attname)
-            values.append(row[key])
-    return _instance(model, names, values, using)
+    names, keys = _row_fields(model, prefix, tuple(row))
+    return _instance(model, names, [row[key] for key in keys], using)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_fields(model: type[Model], prefix: str, keys: tuple[str, ...]) -> tuple[list, list]:
+    """The model's fields that rows with these keys give (a query's rows all have the same)."""
+    present = set(keys)
+    names = [f.attname for f in model._meta.concrete_fields if prefix + f.attname in present]
+    return names, [prefix + name for name in names]
 
 
 def _instance(model: type[Model], names: list[str], values, using: str) -> Model:

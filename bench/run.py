@@ -22,6 +22,7 @@ REPO = BENCH.parent
 ORDER = [
     "inspection",
     "pages",
+    "plans",
     "healthz",
     "issuer",
     "exports",

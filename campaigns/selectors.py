@@ -17,6 +17,7 @@ from django.db.models import (
     CharField,
     Count,
     Exists,
+    FilteredRelation,
     IntegerField,
     OuterRef,
     Q,
@@ -120,41 +121,89 @@ def _with_pi(row: dict) -> Campaign:
     return campaign
 
 
-_CAMPAIGN_PAGE = PreparedQuery(
-    lambda slug: Campaign.objects.filter(slug=slug).values(
-        *_CAMPAIGN_FIELDS, *(f"pi__{f}" for f in _PERSON_FIELDS)
-    ),
-    generic_plan=True,
-    slug=str,
-)
-_CAMPAIGN_PAGE_COUNTED = PreparedQuery(
-    lambda slug, today: (
-        Campaign.objects.filter(slug=slug)
-        .annotate(member_count=current_member_count(today=today, one_campaign=True))
-        .values(*_CAMPAIGN_FIELDS, *(f"pi__{f}" for f in _PERSON_FIELDS), "member_count")
-    ),
-    generic_plan=True,
-    slug=str,
-    today=datetime.date,
-)
+_MEMBERSHIP_FIELDS = [f.attname for f in Membership._meta.concrete_fields]
+
+
+def _campaign_page_query(*, counted: bool, with_viewer: bool) -> PreparedQuery:
+    """The read of campaign_page(): the campaign and its PI, with the current member count if
+    `counted`, and the viewer's open membership if `with_viewer` (a LEFT JOIN: at most one row,
+    by the "one open membership" rule)."""
+
+    def build(slug, today=None, account=None) -> QuerySet:
+        campaigns = Campaign.objects.filter(slug=slug)
+        fields = [*_CAMPAIGN_FIELDS, *(f"pi__{f}" for f in _PERSON_FIELDS)]
+        if counted:
+            campaigns = campaigns.annotate(
+                member_count=current_member_count(today=today, one_campaign=True)
+            )
+            fields.append("member_count")
+        if with_viewer:
+            campaigns = campaigns.annotate(
+                viewer=FilteredRelation(
+                    "memberships",
+                    condition=Q(
+                        memberships__account=account,
+                        memberships__state__in=Membership.OPEN_STATES,
+                    ),
+                )
+            )
+            fields += [f"viewer__{f}" for f in _MEMBERSHIP_FIELDS]
+        return campaigns.values(*fields)
+
+    parameters = {"slug": str}
+    if counted:
+        parameters["today"] = datetime.date
+    if with_viewer:
+        parameters["account"] = int
+    return PreparedQuery(build, generic_plan=True, **parameters)
+
+
+_CAMPAIGN_PAGE = {
+    (counted, with_viewer): _campaign_page_query(counted=counted, with_viewer=with_viewer)
+    for counted in (False, True)
+    for with_viewer in (False, True)
+}
+
+
+def campaign_page(
+    slug: str,
+    *,
+    account: Account | None = None,
+    member_count: bool = False,
+    today: datetime.date | None = None,
+) -> tuple[Campaign | None, "Viewer"]:
+    """The campaign with its PI, and how `account` stands towards it (viewer_for), in one query;
+    with `member_count`, its current member count too (counting costs PostgreSQL more than the
+    rest of the read: only the pages that show it ask for it). (None, an anonymous Viewer) when
+    there is no such campaign."""
+    today = _today(today)
+    with_viewer = _signed_in(account)
+    values: dict = {"slug": slug}
+    if member_count:
+        values["today"] = today
+    if with_viewer:
+        values["account"] = account.pk
+    rows = _CAMPAIGN_PAGE[member_count, with_viewer](**values)
+    if not rows:
+        return None, Viewer(account=None, membership=None)
+    row = rows[0]
+    campaign = _with_pi(row)
+    if member_count:
+        campaign.member_count = row["member_count"]
+    if not with_viewer:
+        return campaign, Viewer(account=None, membership=None)
+    membership = None
+    if row["viewer__id"] is not None:
+        membership = instance_from_row(Membership, row, "viewer__")
+        membership.campaign = campaign
+    return campaign, _viewer(campaign, account, membership, today)
 
 
 def campaign_for_page(
     slug: str, *, member_count: bool = False, today: datetime.date | None = None
 ) -> Campaign | None:
-    """The campaign with its PI in one query; with `member_count`, its current member count
-    too (counting costs PostgreSQL more than the rest of the read: only the pages that show it
-    ask for it)."""
-    if member_count:
-        rows = _CAMPAIGN_PAGE_COUNTED(slug=slug, today=_today(today))
-    else:
-        rows = _CAMPAIGN_PAGE(slug=slug)
-    if not rows:
-        return None
-    campaign = _with_pi(rows[0])
-    if member_count:
-        campaign.member_count = rows[0]["member_count"]
-    return campaign
+    """campaign_page() without a viewer."""
+    return campaign_page(slug, member_count=member_count, today=today)[0]
 
 
 def current_members(campaign: Campaign, *, today: datetime.date | None = None) -> QuerySet[Account]:
@@ -247,17 +296,27 @@ _OPEN_MEMBERSHIP = PreparedQuery(
 )
 
 
+def _signed_in(account: Account | None) -> bool:
+    return account is not None and account.is_authenticated and account.is_active
+
+
 def viewer_for(
     *, campaign: Campaign, account: Account | None, today: datetime.date | None = None
 ) -> Viewer:
     """One query: the account's open membership in the campaign, and its rights there."""
-    if account is None or not account.is_authenticated or not account.is_active:
+    if not _signed_in(account):
         return Viewer(account=None, membership=None)
     found = _OPEN_MEMBERSHIP(campaign=campaign.pk, account=account.pk)
     membership = found[0] if found else None  # at most one: the "one open membership" rule
     if membership is not None:
         membership.campaign = campaign
-    today = _today(today)
+    return _viewer(campaign, account, membership, _today(today))
+
+
+def _viewer(
+    campaign: Campaign, account: Account, membership: Membership | None, today: datetime.date
+) -> Viewer:
+    """The rights of a signed-in `account` with its open `membership` (or None) in `campaign`."""
     is_current = (
         membership is not None
         and membership.state == Membership.State.APPROVED

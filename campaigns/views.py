@@ -39,9 +39,11 @@ def _get_campaign(slug: str) -> Campaign:
     return campaign
 
 
-def _get_campaign_and_viewer(request, slug: str) -> tuple[Campaign, Viewer]:
-    campaign = _get_campaign(slug)
-    return campaign, selectors.viewer_for(campaign=campaign, account=request.user)
+def _get_campaign_and_viewer(request, slug: str, **options) -> tuple[Campaign, Viewer]:
+    campaign, viewer = selectors.campaign_page(slug, account=request.user, **options)
+    if campaign is None:
+        raise Http404("No such campaign.")
+    return campaign, viewer
 
 
 def _get_campaign_for_manager(request, slug: str) -> tuple[Campaign, Viewer]:
@@ -131,10 +133,7 @@ def _member_list(request, campaign: Campaign, url: str) -> dict:
 
 @require_GET
 def campaign_detail(request, slug: str):
-    campaign = selectors.campaign_for_page(slug, member_count=True)
-    if campaign is None:
-        raise Http404("No such campaign.")
-    viewer = selectors.viewer_for(campaign=campaign, account=request.user)
+    campaign, viewer = _get_campaign_and_viewer(request, slug, member_count=True)
     context = {
         "campaign": campaign,
         "viewer": viewer,

@@ -35,12 +35,14 @@ def panel_context(request, campaign, form=None) -> dict:
     if not request.user.is_authenticated:
         return {"campaign": campaign, "signed_in": False}
     offers = storage_offers(account=request.user, campaign=campaign)
-    form = form or StorageTokenForm(offers=offers, campaign=campaign)
+    available = [offer for offer in offers if offer.operations]
+    if form is None and available:  # the panel shows a form only when there is something to ask
+        form = StorageTokenForm(offers=offers, campaign=campaign)
     return {
         "campaign": campaign,
         "signed_in": True,
         "offers": offers,
-        "available": [offer for offer in offers if offer.operations],
+        "available": available,
         "form": form,
     }
 

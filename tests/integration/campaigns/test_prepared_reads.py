@@ -117,3 +117,35 @@ def test_who_can_read_a_path_on_either_database(campaign, member, outsider, requ
         assert not decision.allowed and decision.reason == selectors.AccessReason.NOT_MEMBER
     assert [c.slug for c in selectors.path_access(path=path).campaigns] == ["nightsky"]
     assert selectors.path_access(path="/data/nightskyX/a").campaigns == []
+
+
+def test_the_campaign_page_read_gives_the_viewer_viewer_for_gives(busy, campaign, admin):
+    """campaign_page joins the viewer's open membership into the campaign's read: the same
+    Viewer as viewer_for's own query, for everyone, on every campaign, counted or not."""
+    from django.contrib.auth.models import AnonymousUser
+
+    Membership.objects.filter(campaign=campaign, account__name="manager").update(
+        valid_until=days(-1)  # an ended manager is no manager
+    )
+    people = [*Account.objects.filter(name__in=["pi", "manager", "member", "requester"])]
+    people += [admin, Account.objects.get(name="bulkp2"), AnonymousUser(), None]  # suspended
+    fields = ("is_pi", "is_manager", "is_admin", "may_manage", "is_member", "has_requested")
+    for slug in Campaign.objects.values_list("slug", flat=True):
+        for account in people:
+            for counted in (False, True):
+                page, viewer = selectors.campaign_page(slug, account=account, member_count=counted)
+                expected = selectors.viewer_for(campaign=page, account=account)
+                assert viewer.account == expected.account
+                assert [getattr(viewer, f) for f in fields] == [
+                    getattr(expected, f) for f in fields
+                ], (slug, account)
+                if expected.membership is None:
+                    assert viewer.membership is None
+                else:
+                    for field in Membership._meta.concrete_fields:
+                        got = getattr(viewer.membership, field.attname)
+                        assert got == getattr(expected.membership, field.attname), field.name
+                    assert viewer.membership.campaign is page
+                assert hasattr(page, "member_count") == counted
+    missing, nobody = selectors.campaign_page("nosuch", account=admin, member_count=True)
+    assert missing is None and nobody.account is None and not nobody.may_manage
