@@ -284,16 +284,20 @@ _PLAIN_INIT: dict[type, bool] = {}
 
 
 def _plain_init(model: type[Model]) -> bool:
-    """Whether from_db and __init__ would only store the values on the instance: from_db not
+    """Whether from_db and __init__ would only store the values on the instance: neither
     overridden, nobody listening to pre_init/post_init for the model, and every field read
     through Django's plain (deferred-loading) descriptor. Receivers connected later are seen
     on the next call."""
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
         return False
     if (plain := _PLAIN_INIT.get(model)) is None:
-        plain = _PLAIN_INIT[model] = model.from_db.__func__ is Model.from_db.__func__ and all(
-            type(model.__dict__.get(field.attname))
-            in (DeferredAttribute, ForeignKeyDeferredAttribute)
-            for field in model._meta.concrete_fields
+        plain = _PLAIN_INIT[model] = (
+            model.from_db.__func__ is Model.from_db.__func__
+            and model.__init__ is Model.__init__
+            and all(
+                type(model.__dict__.get(field.attname))
+                in (DeferredAttribute, ForeignKeyDeferredAttribute)
+                for field in model._meta.concrete_fields
+            )
         )
     return plain

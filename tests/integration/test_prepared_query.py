@@ -7,6 +7,7 @@ import datetime
 
 import pytest
 from django.db.models import Count, QuerySet, RowRange, Window
+from django.test.utils import isolate_apps
 
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
@@ -258,3 +259,32 @@ def test_generic_plan_reads_are_prepared_statements_and_nothing_else_is(pi, memb
     settings.GATEHOUSE_DB_PREPARED_STATEMENTS = False  # behind a pooler that cannot keep them
     assert read(name="member") == [{"pk": member.pk, "name": "member"}]
     assert prepared() == before | new  # not run as the prepared statement (still 3 runs)
+
+
+@isolate_apps("accounts")  # the proxies below stay out of the app registry
+def test_a_model_with_its_own_init_or_from_db_is_built_by_django():
+    from django.db import models
+
+    from accounts.prepared import _plain_init, instance_from_row
+
+    class OwnInit(Account):
+        class Meta:
+            proxy = True
+            app_label = "accounts"
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen = True
+
+    class OwnFromDb(Account):
+        class Meta:
+            proxy = True
+            app_label = "accounts"
+
+        @classmethod
+        def from_db(cls, db, field_names, values):
+            return super().from_db(db, field_names, values)
+
+    assert _plain_init(Account) and issubclass(OwnInit, models.Model)
+    assert not _plain_init(OwnInit) and not _plain_init(OwnFromDb)
+    assert instance_from_row(OwnInit, {"id": 1, "name": "x"}).seen  # its __init__ ran
