@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.indexes import OpClass
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -114,6 +115,29 @@ class Account(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.name
+
+
+class Session(AbstractBaseSession):
+    """A browser's session: Django's database session with the account logged in to it, so
+    that one read gives a request both (accounts/sessions.py, SESSION_ENGINE) and an account's
+    sessions can be found without decoding every one."""
+
+    # No foreign key constraint: a session saved while its account is deleted must not fail;
+    # it finds no account and is anonymous.
+    account = models.ForeignKey(
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    @classmethod
+    def get_session_store_class(cls):
+        from accounts.sessions import SessionStore
+
+        return SessionStore
 
 
 class Identity(models.Model):

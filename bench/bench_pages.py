@@ -75,11 +75,11 @@ def _sessions() -> tuple[dict[str, tuple[str, str]], int]:
     django.setup()
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django.db.models import Count, Q
     from django.urls import reverse
 
+    from accounts.sessions import SessionStore
     from campaigns.models import Campaign, Membership
 
     campaign = (

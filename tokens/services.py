@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.crypto import token_hash
 from accounts.idps import ProviderUnavailable, discovery, get_provider
-from accounts.models import Account, Identity
+from accounts.models import Account, Identity, Session
 from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, token_request
 from accounts.services import audit_record
 from tokens.models import Token
@@ -216,12 +216,12 @@ def tokens_cleanup(
     """Delete what has expired for good, `batch` rows per transaction; returns the counts."""
     now = now or timezone.now()
     report = CleanupReport()
-    table = Token._meta.db_table
+    table, sessions = Token._meta.db_table, Session._meta.db_table
     if dry_run:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table} WHERE {_EXPIRED}", {"now": now})  # noqa: S608
             report.tokens = cursor.fetchone()[0]
-            cursor.execute("SELECT count(*) FROM django_session WHERE expire_date < %s", [now])
+            cursor.execute(f"SELECT count(*) FROM {sessions} WHERE expire_date < %s", [now])  # noqa: S608
             report.sessions = cursor.fetchone()[0]
         return report
     if connection.vendor != "postgresql":
@@ -253,12 +253,12 @@ def tokens_cleanup(
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                """
-                DELETE FROM django_session WHERE session_key IN (
-                    SELECT session_key FROM django_session WHERE expire_date < %s
+                f"""
+                DELETE FROM {sessions} WHERE session_key IN (
+                    SELECT session_key FROM {sessions} WHERE expire_date < %s
                     LIMIT %s FOR UPDATE SKIP LOCKED
                 )
-                """,
+                """,  # noqa: S608 - table name from the model, values as parameters
                 [now, batch],
             )
             count = cursor.rowcount
@@ -271,7 +271,6 @@ def tokens_cleanup(
 
 def _cleanup_portable(now: datetime, report: CleanupReport) -> CleanupReport:
     """SQLite (`make run`): one process, no row locks; same rule, plain deletes."""
-    from django.contrib.sessions.models import Session
     from django.db.models import Q
 
     expired = Token.objects.filter(expires_at__lt=now).filter(

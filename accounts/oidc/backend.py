@@ -25,6 +25,7 @@ from accounts.oauth import TokenEndpointUnreachable, TokenEndpointUnsupported, t
 from accounts.oidc import AGAIN, LoginRefused, RegistrationRequired, VerifiedLogin
 from accounts.oidc.verify import verify_jwt
 from accounts.selectors import account_by_id, identity_find
+from accounts.sessions import account_read_with_session
 from accounts.signals import login_tokens_received
 
 log = logging.getLogger(__name__)
@@ -242,9 +243,13 @@ class ProviderBackend(OIDCAuthenticationBackend):
         return account
 
     def get_user(self, user_id):
-        """The session's account while it is active; a suspension ends its sessions too."""
+        """The session's account while it is active; a suspension ends its sessions too. The
+        account read with this request's session when it is that one (accounts/sessions.py)."""
         try:
-            user = account_by_id(int(user_id))
+            pk = int(user_id)
+            read, user = account_read_with_session(pk)
+            if not read:
+                user = account_by_id(pk)
         except (TypeError, ValueError, OverflowError):  # not an id this database can hold
             return None
         return user if user is not None and user.is_active else None

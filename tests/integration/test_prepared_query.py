@@ -224,9 +224,6 @@ def test_generic_plan_reads_are_prepared_statements_and_nothing_else_is(pi, memb
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are PostgreSQL's")
-
     def prepared() -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
@@ -239,6 +236,9 @@ def test_generic_plan_reads_are_prepared_statements_and_nothing_else_is(pi, memb
             name=str,
         )
 
+    if connection.vendor != "postgresql":  # `make run`'s SQLite: a plain read, same rows
+        assert by_name(True)(name="member") == [{"pk": member.pk, "name": "member"}]
+        return
     before = prepared()
     for _ in range(3):
         assert list(Account.objects.filter(name="pi").values_list("pk", flat=True)) == [pi.pk]

@@ -7,16 +7,15 @@ from datetime import timedelta
 
 import pytest
 import requests
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from accounts import crypto, idps
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Session
 from accounts.services import account_create
+from accounts.sessions import SessionStore
 from tests.harness.idp import start_idp
 from tests.integration.test_devidp import USERS, WEB, sign_in
 from tokens.models import Token
