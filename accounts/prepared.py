@@ -23,9 +23,11 @@ PostgreSQL more than running them (0.1-0.3 ms against 0.005-0.1 ms). Only for re
 plan does not depend on the values (equality on an indexed key, say): a generic plan of the
 campaign list, whose best plan depends on the filter's values, ran 140x slower.
 bench/bench_pages.py compares each such read's generic plan with its custom one on the seeded
-database. The connections are set up for it by webui/settings.py (plan_cache_mode); setting
-GATEHOUSE_DB_PREPARED_STATEMENTS=0 (for a pooler that cannot keep prepared statements, such as
-PgBouncer before 1.21 in transaction mode) makes these reads plain ones.
+database. The connections are set up for it by webui/settings.py (plan_cache_mode). psycopg
+forgets a connection's prepared statements after a rollback (DEALLOCATE ALL), so they are
+prepared again on their next call. GATEHOUSE_DB_PREPARED_STATEMENTS=0 makes these reads plain
+ones, for a pooler that cannot keep prepared statements (PgBouncer before 1.22, or without
+max_prepared_statements, in transaction mode).
 """
 
 import datetime
@@ -35,12 +37,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import NotSupportedError, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
+from django.utils.asyncio import async_unsafe
 
 # Values a page never sends; each stands for one named parameter while Django compiles. The
 # query is compiled twice, with two sets (`round` 0 and 1) far apart: the SQL and every other
@@ -173,9 +176,20 @@ class PreparedQuery:
             sql = f"{sql} LIMIT %s OFFSET %s"
             params += [int(limit), int(offset)]
         connection = connections[using]
-        with _cursor(connection, self.generic_plan) as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        try:
+            with _cursor(connection, self.generic_plan) as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+        except NotSupportedError:
+            # "cached plan must not change result type": a migration changed what a prepared
+            # statement reads, and psycopg keeps it. Outside a transaction, start again on a new
+            # connection (whose statements are prepared anew); inside one, the caller decides.
+            if not self.generic_plan or connection.in_atomic_block:
+                raise
+            connection.close()
+            with _cursor(connection, self.generic_plan) as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
         names, converters, model = compiled.names, compiled.converters, compiled.model
         result = []
         for row in rows:
@@ -205,6 +219,7 @@ class PreparedQuery:
             return cursor.fetchone()[0]
 
 
+@async_unsafe
 def _cursor(connection, generic_plan: bool):
     """A cursor of `connection` as connection.cursor() gives it (queries logged and wrapped as
     Django's are), preparing its statements server-side when `generic_plan` asks for it."""
@@ -218,9 +233,19 @@ def _cursor(connection, generic_plan: bool):
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = _preparing_cursor()(connection.connection)
+    # As Django's create_cursor: the site's time zone when the connection's differs (tests).
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    loader = connection.connection.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
+    if connection.timezone != loader.timezone:
+        register_tzloader(connection.timezone, raw)
     if connection.queries_logged:
         return _PreparedDebugCursor(raw, connection)
     return connection.make_cursor(raw)
+
+
+_TIMESTAMPTZ_OID = 1184
 
 
 class _PreparedDebugCursor(CursorDebugWrapper):

@@ -69,6 +69,11 @@ class SessionStore(DatabaseSessionStore):
         session.account_id = _account_id(data.get(SESSION_KEY))
         return session
 
+    async def acreate_model_instance(self, data):
+        session = await super().acreate_model_instance(data)
+        session.account_id = _account_id(data.get(SESSION_KEY))
+        return session
+
     def _get_session_from_db(self):
         _READ_WITH_SESSION.set(None)
         using = router.db_for_read(self.model)
@@ -76,9 +81,13 @@ class SessionStore(DatabaseSessionStore):
         if rows and rows[0]["expire_date"] > timezone.now():
             row = rows[0]
             if row["account_id"] is not None:
-                found = row["account__id"] is not None
-                account = instance_from_row(Account, row, "account__") if found else None
+                # account__id is the session's own column: the join found the account when its
+                # (non-null) name is there.
+                found = row["account__name"] is not None
+                account = (
+                    instance_from_row(Account, row, "account__", using=using) if found else None
+                )
                 _READ_WITH_SESSION.set((row["account_id"], account))
-            return instance_from_row(Session, row)
+            return instance_from_row(Session, row, using=using)
         self._session_key = None  # missing or expired, as Django's own lookup answers
         return None

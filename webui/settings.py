@@ -116,8 +116,8 @@ TEMPLATES = [
 FORM_RENDERER = "webui.renderers.FormRenderer"
 
 
-# 0 behind a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction
-# mode): see accounts/prepared.py.
+# 0 behind a pooler that cannot keep prepared statements (PgBouncer before 1.22, or without
+# max_prepared_statements, in transaction mode): see accounts/prepared.py.
 GATEHOUSE_DB_PREPARED_STATEMENTS = envbool("GATEHOUSE_DB_PREPARED_STATEMENTS", "True")
 
 
@@ -142,8 +142,8 @@ def database_from_url(url: str) -> dict:
     # The reads accounts/prepared.py keeps as prepared statements (PreparedQuery with
     # generic_plan=True) are planned once per connection, not on every call. No other statement
     # is prepared, so no other plan changes: Django's cursors bind parameters client-side, which
-    # psycopg never prepares, whatever the threshold (it is only not None so that psycopg
-    # prepares when asked; nothing reaches it by itself).
+    # psycopg never prepares. The threshold only lets psycopg prepare when asked (None turns
+    # preparing off); no statement reaches it, though psycopg counts them all.
     plans = ""
     if GATEHOUSE_DB_PREPARED_STATEMENTS:
         plans = " -c plan_cache_mode=force_generic_plan"

@@ -288,3 +288,35 @@ def test_a_model_with_its_own_init_or_from_db_is_built_by_django():
     assert _plain_init(Account) and issubclass(OwnInit, models.Model)
     assert not _plain_init(OwnInit) and not _plain_init(OwnFromDb)
     assert instance_from_row(OwnInit, {"id": 1, "name": "x"}).seen  # its __init__ ran
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_read_survives_a_migration_that_changes_what_it_reads(member):
+    """PostgreSQL refuses a prepared statement whose result type a migration changed ("cached
+    plan must not change result type"); the read starts again on a new connection."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Session
+
+    if connection.vendor != "postgresql":  # `make run`'s SQLite prepares nothing
+        assert Session.objects.count() == 0
+        return
+    read = PreparedQuery(
+        lambda key: Session.objects.filter(session_key=key).values("session_key"),
+        generic_plan=True,
+        key=str,
+    )
+    later = timezone.now() + datetime.timedelta(days=1)
+    Session.objects.create(session_key="k" * 32, session_data="x", expire_date=later)
+    assert read(key="k" * 32) == [{"session_key": "k" * 32}]
+    column = "ALTER TABLE accounts_session ALTER COLUMN session_key TYPE {}"
+    migration = connection.copy()  # another process's connection, as `manage.py migrate`'s
+    try:
+        with migration.cursor() as cursor:
+            cursor.execute(column.format("text"))
+        assert read(key="k" * 32) == [{"session_key": "k" * 32}]
+    finally:
+        with migration.cursor() as cursor:
+            cursor.execute(column.format("varchar(40)"))
+        migration.close()

@@ -112,3 +112,12 @@ def test_ending_an_accounts_sessions_leaves_the_others(member, outsider):
     assert account_sessions_end(account_ids=[member.pk]) == 2
     assert _user_of(mine) == _user_of(also_mine) == "anonymous"
     assert _user_of(other) == "outsider"
+
+
+def test_a_session_whose_account_was_deleted_is_anonymous(member):
+    client = _logged_in(member)
+    key = client.cookies["sessionid"].value
+    Account.objects.filter(pk=member.pk).delete()
+    assert Session.objects.get(pk=key).account_id == member.pk  # the row stays, no constraint
+    assert _user_of(client) == "anonymous"
+    assert account_read_with_session(member.pk) == (True, None)  # read: no such account
