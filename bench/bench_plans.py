@@ -81,6 +81,13 @@ def main() -> None:
     from bench.bench_pages import _sessions
 
     pages, _members = _sessions()
+    # Every filter of the list, logged in and not, and a later page: each is a read of its own.
+    path, cookie = pages["campaign list"]
+    for show in ("mine", "embargo", "public"):
+        pages[f"list {show}"] = (f"{path}?show={show}", cookie)
+        pages[f"list {show}, anonymous"] = (f"{path}?show={show}", "")
+    pages["list, anonymous"] = (path, "")
+    pages["list, page 3"] = (f"{path}?page=3", cookie)
     reads = _prepared_reads(pages)
     url = os.environ["DATABASE_URL"]
     rows = []

@@ -442,7 +442,9 @@ def _list_query(show: str, logged_in: bool, part: str) -> PreparedQuery:
             *_LIST_FIELDS, *_LIST_PI_FIELDS, "member_count", "viewer_state"
         )
 
-    query = _LIST_QUERIES[key] = PreparedQuery(build, **_list_parameters(show, logged_in, part))
+    query = _LIST_QUERIES[key] = PreparedQuery(
+        build, generic_plan=True, **_list_parameters(show, logged_in, part)
+    )
     return query
 
 

@@ -320,3 +320,37 @@ def test_a_prepared_read_survives_a_migration_that_changes_what_it_reads(member)
         with migration.cursor() as cursor:
             cursor.execute(column.format("varchar(40)"))
         migration.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generic_plan_read_has_its_constants_written_in(member, outsider, settings):
+    """The query's own constants (a status, a pattern with % and a quote) are literals of the
+    prepared statement, so its generic plan can use the partial indexes they match; the
+    callers' values stay parameters; the rows are the plain read's."""
+    from django.db import connection
+
+    Account.objects.filter(pk=member.pk).update(display_name="50% O'Brien")
+    Account.objects.filter(pk=outsider.pk).update(display_name="50 O'Brien")
+
+    def read(generic_plan: bool) -> PreparedQuery:
+        return PreparedQuery(
+            lambda name: Account.objects.filter(
+                status=Account.Status.ACTIVE, display_name__startswith="50% O'", name__gte=name
+            )
+            .order_by("pk")
+            .values("pk"),
+            generic_plan=generic_plan,
+            name=str,
+        )
+
+    plain, generic = read(False), read(True)
+    for name in ("a", "member", "n", "z"):
+        assert generic(name=name) == plain(name=name)
+    assert generic(name="a") == [{"pk": member.pk}]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall() if "display_name" in row[0]]
+    assert len(statements) == 1
+    assert "'ACTIVE'" in statements[0] and "$1" in statements[0] and "$2" not in statements[0]
