@@ -334,11 +334,13 @@ def test_a_generic_plan_read_has_its_constants_written_in(member, outsider, sett
 
     def read(generic_plan: bool) -> PreparedQuery:
         return PreparedQuery(
-            lambda name: Account.objects.filter(
-                status=Account.Status.ACTIVE, display_name__startswith="50% O'", name__gte=name
-            )
-            .order_by("pk")
-            .values("pk"),
+            lambda name: (
+                Account.objects.filter(
+                    status=Account.Status.ACTIVE, display_name__startswith="50% O'", name__gte=name
+                )
+                .order_by("pk")
+                .values("pk")
+            ),
             generic_plan=generic_plan,
             name=str,
         )
