@@ -19,10 +19,11 @@ Nothing but the SQL text is kept: every call reads the database.
 With `generic_plan=True` PostgreSQL keeps the plan too: the query is a prepared statement of
 each database connection, planned once with its parameters unknown (a generic plan), where
 otherwise PostgreSQL parses and plans it again on every call. Planning those reads cost
-PostgreSQL more than running them (0.1-0.3 ms against 0.005-0.1 ms). Only for reads whose best
-plan does not depend on the values (equality on an indexed key, say): a generic plan of the
-campaign list, whose best plan depends on the filter's values, ran 140x slower.
-bench/bench_pages.py compares each such read's generic plan with its custom one on the seeded
+PostgreSQL more than running them (0.1-0.3 ms against 0.005-0.1 ms). The query's own
+constants (a status, a role) are written into the statement as literals (_with_constants), so
+that the generic plan can use the partial indexes they match; only the callers' values stay
+parameters. Only for reads whose best plan does not depend much on those values:
+bench/bench_plans.py compares each such read's generic plan with a per-call one on the seeded
 database. The connections are set up for it by webui/settings.py (plan_cache_mode). psycopg
 forgets a connection's prepared statements after a rollback (DEALLOCATE ALL), so they are
 prepared again on their next call. GATEHOUSE_DB_PREPARED_STATEMENTS=0 makes these reads plain
