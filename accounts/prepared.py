@@ -187,8 +187,9 @@ class PreparedQuery:
                 self._compiled[key] = compiled
         return compiled
 
-    def _statement(self, values: dict, using: str) -> tuple[str, list, bool]:
-        """The SQL to run with these values, its parameters, and whether it is prepared."""
+    def _statement(self, values: dict, using: str) -> tuple[_Compiled, str, list, bool]:
+        """The compiled query, the SQL to run with these values, its parameters, and whether
+        it is prepared."""
         if values.keys() != self.parameters.keys():
             raise TypeError(f"expected parameters {sorted(self.parameters)}")
         compiled = self.compiled(using)
@@ -201,13 +202,13 @@ class PreparedQuery:
                 compiled.generic = _with_constants(compiled, connection)
             sql, slots = compiled.generic
         params = [_bound(values[v], connection) if is_parameter else v for is_parameter, v in slots]
-        return sql, params, prepares
+        return compiled, sql, params, prepares
 
     def __call__(
         self, *, limit: int | None = None, offset: int = 0, using: str = "default", **values
     ) -> list:
-        sql, params, prepares = self._statement(values, using)
-        compiled, connection = self.compiled(using), connections[using]
+        compiled, sql, params, prepares = self._statement(values, using)
+        connection = connections[using]
         if limit is not None:
             sql = f"{sql} LIMIT %s OFFSET %s"
             params += [int(limit), int(offset)]
@@ -244,7 +245,7 @@ class PreparedQuery:
 
     def count(self, *, using: str = "default", **values) -> int:
         """How many rows the query gives (COUNT(*) over it, one row back)."""
-        sql, params, prepares = self._statement(values, using)
+        _compiled, sql, params, prepares = self._statement(values, using)
         with _cursor(connections[using], prepares) as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted", params)  # noqa: S608 (Django's SQL; values are parameters)
             return cursor.fetchone()[0]
