@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
 from webui.renderers import (
+    ERROR_LIST_TEMPLATES,
     INPUT_TEMPLATES,
     OPTION_TEMPLATE,
     SELECT_TEMPLATE,
@@ -117,12 +118,52 @@ def test_selects_with_groups_numbers_dates_and_markup():
         assert widget.render("s", "a", renderer=ours) == expected
 
 
+def test_error_lists_render_as_djangos_templates_render_them():
+    ours, django_templates = FormRenderer(), DjangoTemplates()
+    error = forms.ValidationError("%(what)s is <wrong>", params={"what": "x&y"})
+    lists = [
+        forms.utils.ErrorList(),
+        forms.utils.ErrorList(["One.", HOSTILE, mark_safe("<b>safe</b>"), gettext_lazy("Lazy.")]),
+        forms.utils.ErrorList([error], error_class="nonfield"),
+        forms.utils.ErrorList(["One."], field_id='f"<id>'),
+        forms.utils.ErrorList([42, datetime.date(2027, 3, 1)]),
+    ]
+    for errors in lists:
+        for template in ERROR_LIST_TEMPLATES:
+            expected = errors.render(template, renderer=django_templates)
+            assert errors.render(template, renderer=ours) == expected
+    assert forms.utils.ErrorList(renderer=ours).render() == ""
+    assert 'id="f&quot;&lt;id&gt;_error"' in lists[3].render(renderer=ours)
+    # A form's own errors, bound and invalid, through the portal's renderer.
+    form = forms.Form(data={})
+    form.fields["name"] = forms.CharField()
+    form.renderer = ours
+    assert str(form["name"].errors) == (
+        '<ul class="errorlist" id="id_name_error"><li>This field is required.</li></ul>'
+    )
+    assert str(form.non_field_errors()) == ""
+
+
+def test_an_error_list_with_a_context_of_its_own_is_djangos():
+    errors = forms.utils.ErrorList(["One."])
+    context = {"errors": errors, "error_class": "errorlist", "extra": "<x>"}
+    for template in ERROR_LIST_TEMPLATES:
+        expected = DjangoTemplates().render(template, context)
+        assert FormRenderer().render(template, context) == expected
+
+
 def test_the_templates_it_copies_are_still_djangos():
     """A Django upgrade that changes these templates, or an app that overrides one, must be
     noticed: the copy would then be wrong."""
     engine = DjangoTemplates().engine
     forms_templates = Path(django.__file__).parent / "forms" / "templates"
-    copied = [*INPUT_TEMPLATES, TEXTAREA_TEMPLATE, SELECT_TEMPLATE, OPTION_TEMPLATE]
+    copied = [
+        *INPUT_TEMPLATES,
+        TEXTAREA_TEMPLATE,
+        SELECT_TEMPLATE,
+        OPTION_TEMPLATE,
+        *ERROR_LIST_TEMPLATES,
+    ]
     for name in [*copied, "django/forms/widgets/attrs.html"]:
         origin = Path(engine.get_template(name).origin.name)
         assert origin == forms_templates / name, name  # not overridden by an app
@@ -154,6 +195,15 @@ def test_the_templates_it_copies_are_still_djangos():
     assert (widgets / "select_option.html").read_text() == (
         "<option value=\"{{ widget.value|stringformat:'s' }}\""
         '{% include "django/forms/widgets/attrs.html" %}>{{ widget.label }}</option>\n'
+    )
+    errors = forms_templates / "django/forms/errors/list"
+    assert (errors / "default.html").read_text() == (
+        '{% include "django/forms/errors/list/ul.html" %}'
+    )
+    assert (errors / "ul.html").read_text() == (
+        '{% if errors %}<ul class="{{ error_class }}"{% if errors.field_id %}'
+        ' id="{{ errors.field_id }}_error"{% endif %}>{% for error in errors %}<li>{{ error }}</li>'
+        "{% endfor %}</ul>{% endif %}"
     )
     for name in INPUT_TEMPLATES - {"django/forms/widgets/input.html"}:
         source = (forms_templates / name).read_text()
