@@ -78,7 +78,9 @@ def _sessions() -> tuple[dict[str, tuple[str, str]], int]:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.db import connection
     from django.db.models import Count, Q
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
     from django.urls import reverse
+    from django.utils.crypto import get_random_string
 
     from accounts.sessions import SessionStore
     from campaigns.models import Campaign, Membership
@@ -97,12 +99,18 @@ def _sessions() -> tuple[dict[str, tuple[str, str]], int]:
     )
 
     def cookie(account) -> str:
+        """The cookies of a browser that has been on the site: its session and its CSRF
+        secret (without one, every page would make a new secret and set it)."""
         store = SessionStore()
         store[SESSION_KEY] = str(account.pk)
         store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
         store[HASH_SESSION_KEY] = account.get_session_auth_hash()
         store.create()
-        return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+        csrf = get_random_string(CSRF_SECRET_LENGTH, allowed_chars=CSRF_ALLOWED_CHARS)
+        return (
+            f"{settings.SESSION_COOKIE_NAME}={store.session_key}; "
+            f"{settings.CSRF_COOKIE_NAME}={csrf}"
+        )
 
     pages = {
         "healthz (baseline)": ("/healthz", ""),

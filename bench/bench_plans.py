@@ -51,9 +51,7 @@ def _prepared_reads(pages: dict) -> dict[str, list]:
 
     for path, cookie in pages.values():
         client = Client()
-        if cookie:
-            name, value = cookie.split("=", 1)
-            client.cookies[name] = value
+        client.cookies.load(cookie)
         with connection.execute_wrapper(spy):
             assert client.get(path).status_code == 200, path
     return found
