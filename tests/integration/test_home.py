@@ -117,3 +117,16 @@ def test_admins_are_mailed_and_see_the_count_of_waiting_registrations(
     assert '<span class="nav-count">1</span>' in html
     client.force_login(member)
     assert "nav-count" not in client.get(reverse("home")).content.decode()
+
+
+@pytest.mark.django_db
+def test_every_page_links_the_stylesheet_and_icon_as_static_gives_them(client, settings):
+    from django.templatetags.static import static
+
+    html = client.get(reverse("home")).content.decode()
+    assert f'<link rel="stylesheet" href="{static("css/site.css")}">' in html
+    assert html.count(f'"{static("img/gatehouse.svg")}"') == 2  # the tab's icon and the brand's
+    settings.STATIC_URL = "/elsewhere/"  # the URLs are kept per process, but per setting too
+    html = client.get(reverse("home")).content.decode()
+    assert '<link rel="stylesheet" href="/elsewhere/css/site.css">' in html
+    assert html.count('"/elsewhere/img/gatehouse.svg"') == 2
