@@ -307,6 +307,7 @@ def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dic
     manage_url = reverse("campaigns:manage", args=[campaign.slug])
     return {
         "campaign": campaign,
+        "campaign_url": reverse("campaigns:detail", args=[campaign.slug]),
         "viewer": viewer,
         "requests": requests,
         "waiting": requests[0].waiting if requests else 0,

@@ -176,6 +176,15 @@ def test_my_campaigns_lists_memberships_requests_and_waiting_decisions(
     assert "Requests waiting for you" in manager_page and "1 waiting" in manager_page
 
 
+def test_manage_links_the_list_the_campaign_and_posts_settings_to_their_view(as_role, campaign):
+    html = as_role("pi").get(reverse("campaigns:manage", args=["nightsky"])).content.decode()
+    detail = reverse("campaigns:detail", args=["nightsky"])
+    assert f'<a href="{reverse("campaigns:list")}">Campaigns</a> / <a href="{detail}">' in html
+    assert f'<a class="button button-quiet" href="{detail}">Campaign page</a>' in html
+    settings_url = reverse("campaigns:settings", args=["nightsky"])
+    assert f'<form method="post" action="{settings_url}">' in html
+
+
 def test_settings_form_errors_are_shown(as_role, campaign):
     response = as_role("pi").post(
         reverse("campaigns:settings", args=["nightsky"]), {"data_paths": "relative/path"}

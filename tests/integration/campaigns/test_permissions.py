@@ -342,5 +342,5 @@ def test_leave_asks_to_confirm_first_with_and_without_htmx(as_role, campaign):
     assert open_membership(campaign, as_role.people["member"]).state == "approved"
     # the detail page links to the confirmation; it never leaves on one click
     detail = client.get(reverse("campaigns:detail", args=["nightsky"]))
-    assert f'href="{url}"'.encode() in detail.content
+    assert f'href="{url}" hx-get="{url}"'.encode() in detail.content
     assert f'action="{url}"'.encode() not in detail.content
