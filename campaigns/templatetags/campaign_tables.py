@@ -72,6 +72,7 @@ def campaign_rows(context, campaigns, campaigns_url: str) -> SafeString:
     (`viewer_state` from selectors.campaign_list)."""
     user = context.get("user")
     viewer_pk = user.pk if user is not None and user.is_authenticated else None
+    today = timezone.localdate()
     rows = []
     for c in campaigns:
         if viewer_pk is not None and c.pi_id == viewer_pk:
@@ -85,7 +86,7 @@ def campaign_rows(context, campaigns, campaigns_url: str) -> SafeString:
             f'<div class="muted">{_e(c.title)}</div></td>'
             f'<td data-label="PI">{_e(c.pi.get_full_name())} '
             f'<div class="muted">{_e(c.pi.name)}</div></td>'
-            f'<td data-label="Embargo">{embargo_status(c)}</td>'
+            f'<td data-label="Embargo">{embargo_status(c, today=today)}</td>'
             f'<td class="num" data-label="Members">{int(c.member_count)}</td>'
             f'<td data-label="You">{you}</td></tr>\n'
         )
@@ -113,10 +114,10 @@ def member_rows(memberships) -> SafeString:
 # --- the manage page ---------------------------------------------------------------------------
 
 
-def _end_date(m: Membership, viewer: Viewer, action: str, csrf: str) -> str:
+def _end_date(m: Membership, viewer: Viewer, action: str, csrf: str, today: datetime.date) -> str:
     if m.role == Role.PI:
         return '<span class="muted">no end date (PI)</span>'
-    days = days_from_today(m.valid_until)
+    days = days_from_today(m.valid_until, today=today)
     left = (
         ""
         if days is None
@@ -147,7 +148,9 @@ def _button_form(action: str, csrf: str, label: str) -> str:
     )
 
 
-def _manage_row(m: Membership, viewer: Viewer, manage_url: str, keep: str, csrf: str) -> str:
+def _manage_row(
+    m: Membership, viewer: Viewer, manage_url: str, keep: str, csrf: str, today: datetime.date
+) -> str:
     pk = int(m.pk)
     member_url = f"{manage_url}members/{pk}/"
     if viewer.may_appoint(m):
@@ -173,7 +176,7 @@ def _manage_row(m: Membership, viewer: Viewer, manage_url: str, keep: str, csrf:
         if account.status == account.Status.ACTIVE
         else f' · <span class="badge badge-suspended">{_e(account.get_status_display())}</span>'
     )
-    until = _end_date(m, viewer, f"{member_url}valid-until/{keep}", csrf)
+    until = _end_date(m, viewer, f"{member_url}valid-until/{keep}", csrf, today)
     return (
         f'<tr id="member-{pk}">'
         f'<td>{_e(account.get_full_name())} <div class="muted">{name}{status}</div></td>'
@@ -197,7 +200,8 @@ def manage_rows(context, memberships, viewer: Viewer, manage_url: str, keep: str
     """The manage page's member rows with the actions the viewer may take on each."""
     csrf = _csrf_input(context)
     manage_url, keep = _e(manage_url), _e(keep)
-    return _safe([_manage_row(m, viewer, manage_url, keep, csrf) for m in memberships])
+    today = timezone.localdate()
+    return _safe([_manage_row(m, viewer, manage_url, keep, csrf, today) for m in memberships])
 
 
 def _request_item(m: Membership, manage_url: str, keep: str, csrf: str) -> str:
