@@ -29,13 +29,17 @@ forgets a connection's prepared statements after a rollback (DEALLOCATE ALL), so
 prepared again on their next call. GATEHOUSE_DB_PREPARED_STATEMENTS=0 makes these reads plain
 ones, for a pooler that cannot keep prepared statements (PgBouncer before 1.22, or without
 max_prepared_statements, in transaction mode).
+
+read_together() asks several such reads (a page's independent ones) in one round trip.
 """
 
+import contextlib
 import datetime
 import functools
 import re
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
@@ -204,28 +208,24 @@ class PreparedQuery:
         params = [_bound(values[v], connection) if is_parameter else v for is_parameter, v in slots]
         return compiled, sql, params, prepares
 
+    def read(self, *, limit: int | None = None, offset: int = 0, **values) -> "Read":
+        """This read with these values, for read_together(); `limit=`, `offset=` as for a call."""
+        return Read(self, values, limit, offset, counted=False)
+
+    def counted(self, **values) -> "Read":
+        """How many rows the read gives with these values, for read_together()."""
+        return Read(self, values, None, 0, counted=True)
+
     def __call__(
         self, *, limit: int | None = None, offset: int = 0, using: str = "default", **values
     ) -> list:
-        compiled, sql, params, prepares = self._statement(values, using)
-        connection = connections[using]
-        if limit is not None:
-            sql = f"{sql} LIMIT %s OFFSET %s"
-            params += [int(limit), int(offset)]
-        try:
-            with _cursor(connection, prepares) as cursor:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()
-        except NotSupportedError:
-            # "cached plan must not change result type": a migration changed what a prepared
-            # statement reads, and psycopg keeps it. Outside a transaction, start again on a new
-            # connection (whose statements are prepared anew); inside one, the caller decides.
-            if not prepares or connection.in_atomic_block:
-                raise
-            connection.close()
-            with _cursor(connection, prepares) as cursor:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()
+        return read_together(self.read(limit=limit, offset=offset, **values), using=using)[0]
+
+    def count(self, *, using: str = "default", **values) -> int:
+        """How many rows the query gives (COUNT(*) over it, one row back)."""
+        return read_together(self.counted(**values), using=using)[0]
+
+    def _result(self, compiled: _Compiled, rows: list, connection, using: str) -> list:
         names, converters, model = compiled.names, compiled.converters, compiled.model
         result = []
         for row in rows:
@@ -243,12 +243,68 @@ class PreparedQuery:
             )
         return result
 
-    def count(self, *, using: str = "default", **values) -> int:
-        """How many rows the query gives (COUNT(*) over it, one row back)."""
-        _compiled, sql, params, prepares = self._statement(values, using)
-        with _cursor(connections[using], prepares) as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted", params)  # noqa: S608 (Django's SQL; values are parameters)
-            return cursor.fetchone()[0]
+
+class Read(NamedTuple):
+    """A PreparedQuery with its values: its rows (LIMIT/OFFSET when given) or their count."""
+
+    query: PreparedQuery
+    values: dict
+    limit: int | None
+    offset: int
+    counted: bool
+
+    def statement(self, using: str) -> tuple[_Compiled, str, list, bool]:
+        compiled, sql, params, prepares = self.query._statement(self.values, using)
+        if self.counted:
+            sql = f"SELECT COUNT(*) FROM ({sql}) AS counted"  # noqa: S608 (Django's SQL; values are parameters)
+        elif self.limit is not None:
+            sql = f"{sql} LIMIT %s OFFSET %s"
+            params += [int(self.limit), int(self.offset)]
+        return compiled, sql, params, prepares
+
+
+def read_together(*reads: Read, using: str = "default") -> list:
+    """Each read's rows (or count, for a `counted` one), in the order given.
+
+    When they are all prepared statements (generic-plan reads on PostgreSQL), they go to the
+    database in one round trip, psycopg's pipeline mode: a page's independent reads (the
+    campaign list's count and rows, a campaign's managers and members) cost one wake-up of the
+    database backend and of the web worker instead of one each. Otherwise one after the other.
+    """
+    connection = connections[using]
+    statements = [read.statement(using) for read in reads]
+    prepares = any(prepares for *_, prepares in statements)
+    together = len(statements) > 1 and all(prepares for *_, prepares in statements)
+    try:
+        fetched = _fetch(connection, statements, together)
+    except NotSupportedError:
+        # "cached plan must not change result type": a migration changed what a prepared
+        # statement reads, and psycopg keeps it. Outside a transaction, start again on a new
+        # connection (whose statements are prepared anew); inside one, the caller decides.
+        if not prepares or connection.in_atomic_block:
+            raise
+        connection.close()
+        fetched = _fetch(connection, statements, together)
+    return [
+        rows[0][0] if read.counted else read.query._result(compiled, rows, connection, using)
+        for read, (compiled, *_), rows in zip(reads, statements, fetched, strict=True)
+    ]
+
+
+def _fetch(connection, statements: list, together: bool) -> list[list]:
+    if not together:
+        fetched = []
+        for _compiled, sql, params, prepares in statements:
+            with _cursor(connection, prepares) as cursor:
+                cursor.execute(sql, params)
+                fetched.append(cursor.fetchall())
+        return fetched
+    with contextlib.ExitStack() as stack:
+        cursors = [stack.enter_context(_cursor(connection, True)) for _ in statements]
+        stack.enter_context(connection.connection.pipeline())  # innermost: ends before the cursors
+        for cursor, (_compiled, sql, params, _prepares) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
 
 
 def _prepares(connection) -> bool:

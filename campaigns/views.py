@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Page
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -119,13 +120,23 @@ def _member_list_query(request) -> str:
     return f"?{keep}" if keep else ""
 
 
-def _member_list(request, campaign: Campaign, url: str) -> dict:
-    """One page of the member list for the page at `url`, and the query that keeps it."""
-    search = request.GET.get("q", "").strip()[:100]
-    members = selectors.campaign_members(campaign, search=search, page=request.GET.get("page", 1))
+def _people(request, campaign: Campaign, **asked: bool) -> selectors.CampaignPeople:
+    """What the page lists (selectors.campaign_people), with the member list's search and page."""
+    return selectors.campaign_people(
+        campaign, search=_member_search(request), page=request.GET.get("page", 1), **asked
+    )
+
+
+def _member_search(request) -> str:
+    return request.GET.get("q", "").strip()[:100]
+
+
+def _member_list(request, members: Page, url: str) -> dict:
+    """The member list's context: one page of it for the page at `url`, and the query that
+    keeps it."""
     return {
         "members": members,
-        "member_search": search,
+        "member_search": _member_search(request),
         "members_url": url,
         "keep": _member_list_query(request),
     }
@@ -134,16 +145,17 @@ def _member_list(request, campaign: Campaign, url: str) -> dict:
 @require_GET
 def campaign_detail(request, slug: str):
     campaign, viewer = _get_campaign_and_viewer(request, slug, member_count=True)
+    people = _people(request, campaign, managers=True, members=viewer.may_see_members)
     context = {
         "campaign": campaign,
         "viewer": viewer,
-        "managers": selectors.manager_accounts(campaign),
+        "managers": people.managers,
         "member_count": campaign.member_count,
         "join_form": JoinRequestForm(),
         **_storage_plan(campaign),
     }
     if viewer.may_see_members:
-        context.update(_member_list(request, campaign, request.path))
+        context.update(_member_list(request, people.members, request.path))
     return render(request, "campaigns/detail.html", context)
 
 
@@ -301,7 +313,8 @@ def my_campaigns(request):
 
 
 def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dict:
-    requests = selectors.pending_requests(campaign)
+    people = _people(request, campaign, requests=True, members=True)
+    requests = people.requests
     # The template builds each row's action URLs on this one (`members/<pk>/remove/`, ...):
     # reversing four URLs per row cost more than the rest of the row.
     manage_url = reverse("campaigns:manage", args=[campaign.slug])
@@ -312,7 +325,7 @@ def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dic
         "requests": requests,
         "waiting": requests[0].waiting if requests else 0,
         "manage_url": manage_url,
-        **_member_list(request, campaign, manage_url),
+        **_member_list(request, people.members, manage_url),
         "add_form": MemberAddForm(),
         "settings_form": CampaignSettingsForm(
             initial={

@@ -11,7 +11,7 @@ from django.test.utils import isolate_apps
 
 from accounts.identities import oidc_identity
 from accounts.models import Account, Identity
-from accounts.prepared import PreparedQuery, PreparedQueryError
+from accounts.prepared import PreparedQuery, PreparedQueryError, read_together
 from accounts.selectors import account_of_identity
 from accounts.services import account_suspend, identity_add
 from campaigns import services as campaign_services
@@ -356,3 +356,114 @@ def test_a_generic_plan_read_has_its_constants_written_in(member, outsider, sett
         statements = [row[0] for row in cursor.fetchall() if "display_name" in row[0]]
     assert len(statements) == 1
     assert "'ACTIVE'" in statements[0] and "$1" in statements[0] and "$2" not in statements[0]
+
+
+def _people_after() -> PreparedQuery:
+    """Accounts whose name sorts after `after`, by name."""
+    return PreparedQuery(
+        lambda after: Account.objects.filter(name__gt=after).order_by("name").values("name"),
+        generic_plan=True,
+        after=str,
+    )
+
+
+def _names_after(after: str) -> list[dict]:
+    return list(Account.objects.filter(name__gt=after).order_by("name").values("name"))
+
+
+def test_reads_together_give_what_each_gives_alone(campaigns, pi, member, outsider):
+    people = _people_after()
+    memberships = PreparedQuery(
+        lambda campaign: Membership.objects.filter(campaign=campaign).order_by("pk"),
+        generic_plan=True,
+        campaign=int,
+    )
+    reads = [
+        people.read(after=""),
+        people.read(after="", limit=2, offset=1),
+        people.counted(after=""),
+        memberships.read(campaign=campaigns.pk),
+        people.counted(after="zzz"),
+    ]
+    alone = [
+        people(after=""),
+        people(after="", limit=2, offset=1),
+        people.count(after=""),
+        memberships(campaign=campaigns.pk),
+        people.count(after="zzz"),
+    ]
+    together = read_together(*reads)
+    assert together[:3] + together[4:] == alone[:3] + alone[4:]
+    assert [m.pk for m in together[3]] == [m.pk for m in alone[3]]
+    assert together[3] and isinstance(together[3][0], Membership)
+    assert together[0] == _names_after("") and together[1] == _names_after("")[1:3]
+    assert together[2] == Account.objects.count() >= 3 and together[4] == 0
+    assert read_together() == []
+
+
+def test_prepared_reads_together_take_one_round_trip(member, outsider):
+    """Each round trip ends with one ReadyForQuery from the server: psycopg's pipeline mode
+    sends the reads' messages and a single Sync."""
+    import tempfile
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":  # `make run`'s SQLite: one read after the other
+        return
+    from psycopg.pq import Trace
+
+    people = _people_after()
+    people(after="m"), people.count(after="o")  # connected and prepared before the trace
+
+    def round_trips(run) -> int:
+        pgconn = connection.connection.pgconn
+        with tempfile.TemporaryFile("w+") as trace:
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                run()
+            finally:
+                pgconn.untrace()
+            trace.seek(0)
+            return sum("\tReadyForQuery\t" in line for line in trace)
+
+    expected = [_names_after("m"), len(_names_after("o"))]
+
+    def both():
+        assert read_together(people.read(after="m"), people.counted(after="o")) == expected
+
+    assert round_trips(lambda: (people(after="m"), people.count(after="o"))) == 2
+    assert round_trips(both) == 1
+    with transaction.atomic():  # inside a transaction as well
+        assert round_trips(both) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reads_together_survive_a_migration_that_changes_what_they_read(member):
+    """As a single read does (above): the batch starts again on a new connection."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Session
+
+    read = PreparedQuery(
+        lambda key: Session.objects.filter(session_key=key).values("session_key"),
+        generic_plan=True,
+        key=str,
+    )
+    later = timezone.now() + datetime.timedelta(days=1)
+    Session.objects.create(session_key="k" * 32, session_data="x", expire_date=later)
+    expected = [[{"session_key": "k" * 32}], 1]
+    assert read_together(read.read(key="k" * 32), read.counted(key="k" * 32)) == expected
+    if connection.vendor != "postgresql":  # `make run`'s SQLite prepares nothing
+        return
+    column = "ALTER TABLE accounts_session ALTER COLUMN session_key TYPE {}"
+    migration = connection.copy()  # another process's connection, as `manage.py migrate`'s
+    try:
+        with migration.cursor() as cursor:
+            cursor.execute(column.format("text"))
+        assert read_together(read.read(key="k" * 32), read.counted(key="k" * 32)) == expected
+    finally:
+        with migration.cursor() as cursor:
+            cursor.execute(column.format("varchar(40)"))
+        migration.close()

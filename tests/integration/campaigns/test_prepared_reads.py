@@ -108,6 +108,36 @@ def test_members_requests_managers_and_viewer_match_the_orm(busy, campaign):
         )
 
 
+def test_the_people_read_together_are_what_each_selector_reads(busy, campaign):
+    """campaign_people (one round trip) gives what manager_accounts, pending_requests and
+    campaign_members give, with a search and past the last page too."""
+    Membership.objects.filter(campaign=campaign, account__name="member").update(
+        role=Membership.Role.MANAGER
+    )
+
+    def shown(page):
+        return (page.number, page.paginator.count, [(m.pk, m.role, m.account.name) for m in page])
+
+    for search, page in (("", 1), ("", 10**18), ("mem", 1), ("", "x")):
+        people = selectors.campaign_people(
+            campaign, managers=True, requests=True, members=True, search=search, page=page
+        )
+        assert [a.name for a in people.managers] == [
+            a.name for a in selectors.manager_accounts(campaign)
+        ]
+        assert [a.name for a in people.managers] == ["manager", "member"]
+        assert [(m.pk, m.account.name, m.waiting) for m in people.requests] == [
+            (m.pk, m.account.name, m.waiting) for m in selectors.pending_requests(campaign)
+        ]
+        expected = selectors.campaign_members(campaign, search=search, page=page)
+        assert shown(people.members) == shown(expected)
+    bulk = Campaign.objects.get(slug="bulk3")
+    people = selectors.campaign_people(bulk, members=True, page=2)
+    assert people.managers is None and people.requests is None
+    assert shown(people.members) == shown(selectors.campaign_members(bulk, page=2))
+    assert selectors.campaign_people(campaign) == selectors.CampaignPeople()  # nothing asked
+
+
 def test_who_can_read_a_path_on_either_database(campaign, member, outsider, requester):
     """path_access's prepared reads (campaigns covering the path, current memberships)."""
     path = "/data/nightsky/run1/image.fits"
