@@ -30,7 +30,8 @@ prepared again on their next call. GATEHOUSE_DB_PREPARED_STATEMENTS=0 makes thes
 ones, for a pooler that cannot keep prepared statements (PgBouncer before 1.22, or without
 max_prepared_statements, in transaction mode).
 
-read_together() asks several such reads (a page's independent ones) in one round trip.
+read_together() asks several such reads (a page's independent ones) in one round trip. The
+request's first read is also its connection's health check (_checks_health).
 """
 
 import contextlib
@@ -43,7 +44,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import NotSupportedError, connections
+from django.db import InterfaceError, NotSupportedError, OperationalError, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet, signals
 from django.db.models.base import ModelState
@@ -275,6 +276,7 @@ def read_together(*reads: Read, using: str = "default") -> list:
     statements = [read.statement(using) for read in reads]
     prepares = any(prepares for *_, prepares in statements)
     together = len(statements) > 1 and all(prepares for *_, prepares in statements)
+    checks_health = _checks_health(connection)
     try:
         fetched = _fetch(connection, statements, together)
     except NotSupportedError:
@@ -285,10 +287,32 @@ def read_together(*reads: Read, using: str = "default") -> list:
             raise
         connection.close()
         fetched = _fetch(connection, statements, together)
+    except (OperationalError, InterfaceError):
+        if not checks_health or connection.is_usable():  # the error is the read's own
+            raise
+        connection.close()  # the connection had died: what Django's health check would do
+        fetched = _fetch(connection, statements, together)
     return [
         rows[0][0] if read.counted else read.query._result(compiled, rows, connection, using)
         for read, (compiled, *_), rows in zip(reads, statements, fetched, strict=True)
     ]
+
+
+def _checks_health(connection) -> bool:
+    """Whether these reads stand in for the health check Django makes before a request's first
+    query (CONN_HEALTH_CHECKS, a `SELECT 1` round trip): a read outside a transaction can be
+    asked again, so on a dead connection it is, on a new one, as the check would have replaced
+    it; on a live one the request saves the round trip (every logged-in page's first query is
+    its session's read)."""
+    if (
+        not connection.health_check_enabled
+        or connection.health_check_done
+        or connection.connection is None  # connecting needs no check
+        or connection.in_atomic_block
+    ):
+        return False
+    connection.health_check_done = True
+    return True
 
 
 def _fetch(connection, statements: list, together: bool) -> list[list]:

@@ -467,3 +467,62 @@ def test_reads_together_survive_a_migration_that_changes_what_they_read(member):
         with migration.cursor() as cursor:
             cursor.execute(column.format("varchar(40)"))
         migration.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requests_first_read_is_its_connections_health_check(member, outsider):
+    """With CONN_HEALTH_CHECKS Django sends a `SELECT 1` before a request's first query; a
+    prepared read outside a transaction stands in for it: one round trip on a live connection,
+    and on one that died since the last request the read is asked again on a new connection."""
+    import tempfile
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":  # `make run`'s SQLite: nothing to check
+        return
+    from psycopg.pq import Trace
+
+    assert connection.health_check_enabled  # webui/settings.py turns the checks on
+    people = _people_after()
+    people(after="m")  # connected and prepared
+
+    def new_request():  # what Django's request_started handler does to the connection
+        connection.close_if_unusable_or_obsolete()
+        assert connection.connection is not None and not connection.health_check_done
+
+    def round_trips(run) -> int:
+        pgconn = connection.connection.pgconn
+        with tempfile.TemporaryFile("w+") as trace:
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                run()
+            finally:
+                pgconn.untrace()
+            trace.seek(0)
+            return sum("\tReadyForQuery\t" in line for line in trace)
+
+    def orm_read():
+        assert list(Account.objects.filter(name="member").values_list("name", flat=True))
+
+    new_request()
+    assert round_trips(orm_read) == 2  # Django's SELECT 1, then the query
+    new_request()
+    assert round_trips(lambda: people(after="m")) == 1
+    assert round_trips(orm_read) == 1  # checked once a request
+
+    def backend() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    before = backend()
+    killer = connection.copy()  # an admin, or a PostgreSQL restart, between two requests
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [before])
+    finally:
+        killer.close()
+    new_request()
+    assert people(after="m") == _names_after("m")  # read again on a new connection
+    assert backend() != before
