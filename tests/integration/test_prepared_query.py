@@ -401,41 +401,45 @@ def test_reads_together_give_what_each_gives_alone(campaigns, pi, member, outsid
     assert read_together() == []
 
 
+def _round_trips(run) -> int:
+    """How many round trips to PostgreSQL run() makes: each ends with the server's
+    ReadyForQuery, counted in libpq's trace of the connection."""
+    import tempfile
+
+    from django.db import connection
+    from psycopg.pq import Trace
+
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            run()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        return sum("\tReadyForQuery\t" in line for line in trace)
+
+
 def test_prepared_reads_together_take_one_round_trip(member, outsider):
     """Each round trip ends with one ReadyForQuery from the server: psycopg's pipeline mode
     sends the reads' messages and a single Sync."""
-    import tempfile
-
     from django.db import connection, transaction
 
     if connection.vendor != "postgresql":  # `make run`'s SQLite: one read after the other
         return
-    from psycopg.pq import Trace
-
     people = _people_after()
     people(after="m"), people.count(after="o")  # connected and prepared before the trace
-
-    def round_trips(run) -> int:
-        pgconn = connection.connection.pgconn
-        with tempfile.TemporaryFile("w+") as trace:
-            pgconn.trace(trace.fileno())
-            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-            try:
-                run()
-            finally:
-                pgconn.untrace()
-            trace.seek(0)
-            return sum("\tReadyForQuery\t" in line for line in trace)
 
     expected = [_names_after("m"), len(_names_after("o"))]
 
     def both():
         assert read_together(people.read(after="m"), people.counted(after="o")) == expected
 
-    assert round_trips(lambda: (people(after="m"), people.count(after="o"))) == 2
-    assert round_trips(both) == 1
+    assert _round_trips(lambda: (people(after="m"), people.count(after="o"))) == 2
+    assert _round_trips(both) == 1
     with transaction.atomic():  # inside a transaction as well
-        assert round_trips(both) == 1
+        assert _round_trips(both) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -474,14 +478,10 @@ def test_a_requests_first_read_is_its_connections_health_check(member, outsider)
     """With CONN_HEALTH_CHECKS Django sends a `SELECT 1` before a request's first query; a
     prepared read outside a transaction stands in for it: one round trip on a live connection,
     and on one that died since the last request the read is asked again on a new connection."""
-    import tempfile
-
     from django.db import connection
 
     if connection.vendor != "postgresql":  # `make run`'s SQLite: nothing to check
         return
-    from psycopg.pq import Trace
-
     assert connection.health_check_enabled  # webui/settings.py turns the checks on
     people = _people_after()
     people(after="m")  # connected and prepared
@@ -490,26 +490,14 @@ def test_a_requests_first_read_is_its_connections_health_check(member, outsider)
         connection.close_if_unusable_or_obsolete()
         assert connection.connection is not None and not connection.health_check_done
 
-    def round_trips(run) -> int:
-        pgconn = connection.connection.pgconn
-        with tempfile.TemporaryFile("w+") as trace:
-            pgconn.trace(trace.fileno())
-            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-            try:
-                run()
-            finally:
-                pgconn.untrace()
-            trace.seek(0)
-            return sum("\tReadyForQuery\t" in line for line in trace)
-
     def orm_read():
         assert list(Account.objects.filter(name="member").values_list("name", flat=True))
 
     new_request()
-    assert round_trips(orm_read) == 2  # Django's SELECT 1, then the query
+    assert _round_trips(orm_read) == 2  # Django's SELECT 1, then the query
     new_request()
-    assert round_trips(lambda: people(after="m")) == 1
-    assert round_trips(orm_read) == 1  # checked once a request
+    assert _round_trips(lambda: people(after="m")) == 1
+    assert _round_trips(orm_read) == 1  # checked once a request
 
     def backend() -> int:
         with connection.cursor() as cursor:
