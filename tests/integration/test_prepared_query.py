@@ -291,31 +291,39 @@ def test_a_model_with_its_own_init_or_from_db_is_built_by_django():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_prepared_read_survives_a_migration_that_changes_what_it_reads(member):
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
+def test_prepared_reads_survive_a_migration_that_changes_what_they_read(member, together):
     """PostgreSQL refuses a prepared statement whose result type a migration changed ("cached
-    plan must not change result type"); the read starts again on a new connection."""
+    plan must not change result type"); the read, or the reads asked together, start again on
+    a new connection."""
     from django.db import connection
     from django.utils import timezone
 
     from accounts.models import Session
 
-    if connection.vendor != "postgresql":  # `make run`'s SQLite prepares nothing
-        assert Session.objects.count() == 0
-        return
     read = PreparedQuery(
         lambda key: Session.objects.filter(session_key=key).values("session_key"),
         generic_plan=True,
         key=str,
     )
+
+    def session_read():
+        if together:
+            return read_together(read.read(key="k" * 32), read.counted(key="k" * 32))
+        return read(key="k" * 32)
+
+    expected = [[{"session_key": "k" * 32}], 1] if together else [{"session_key": "k" * 32}]
     later = timezone.now() + datetime.timedelta(days=1)
     Session.objects.create(session_key="k" * 32, session_data="x", expire_date=later)
-    assert read(key="k" * 32) == [{"session_key": "k" * 32}]
+    assert session_read() == expected
+    if connection.vendor != "postgresql":  # `make run`'s SQLite prepares nothing
+        return
     column = "ALTER TABLE accounts_session ALTER COLUMN session_key TYPE {}"
     migration = connection.copy()  # another process's connection, as `manage.py migrate`'s
     try:
         with migration.cursor() as cursor:
             cursor.execute(column.format("text"))
-        assert read(key="k" * 32) == [{"session_key": "k" * 32}]
+        assert session_read() == expected
     finally:
         with migration.cursor() as cursor:
             cursor.execute(column.format("varchar(40)"))
@@ -440,37 +448,6 @@ def test_prepared_reads_together_take_one_round_trip(member, outsider):
     assert _round_trips(both) == 1
     with transaction.atomic():  # inside a transaction as well
         assert _round_trips(both) == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_reads_together_survive_a_migration_that_changes_what_they_read(member):
-    """As a single read does (above): the batch starts again on a new connection."""
-    from django.db import connection
-    from django.utils import timezone
-
-    from accounts.models import Session
-
-    read = PreparedQuery(
-        lambda key: Session.objects.filter(session_key=key).values("session_key"),
-        generic_plan=True,
-        key=str,
-    )
-    later = timezone.now() + datetime.timedelta(days=1)
-    Session.objects.create(session_key="k" * 32, session_data="x", expire_date=later)
-    expected = [[{"session_key": "k" * 32}], 1]
-    assert read_together(read.read(key="k" * 32), read.counted(key="k" * 32)) == expected
-    if connection.vendor != "postgresql":  # `make run`'s SQLite prepares nothing
-        return
-    column = "ALTER TABLE accounts_session ALTER COLUMN session_key TYPE {}"
-    migration = connection.copy()  # another process's connection, as `manage.py migrate`'s
-    try:
-        with migration.cursor() as cursor:
-            cursor.execute(column.format("text"))
-        assert read_together(read.read(key="k" * 32), read.counted(key="k" * 32)) == expected
-    finally:
-        with migration.cursor() as cursor:
-            cursor.execute(column.format("varchar(40)"))
-        migration.close()
 
 
 @pytest.mark.django_db(transaction=True)
