@@ -481,13 +481,21 @@ def test_a_requests_first_read_is_its_connections_health_check(member, outsider)
             cursor.execute("SELECT pg_backend_pid()")
             return cursor.fetchone()[0]
 
-    before = backend()
-    killer = connection.copy()  # an admin, or a PostgreSQL restart, between two requests
-    try:
-        with killer.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [before])
-    finally:
-        killer.close()
-    new_request()
+    def terminated() -> int:  # an admin, or a PostgreSQL restart, between two requests
+        pid = backend()
+        killer = connection.copy()
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            killer.close()
+        new_request()
+        return pid
+
+    before = terminated()
     assert people(after="m") == _names_after("m")  # read again on a new connection
+    assert backend() != before
+    expected = [_names_after("m"), len(_names_after("o"))]
+    before = terminated()  # and reads asked together, in one round trip
+    assert read_together(people.read(after="m"), people.counted(after="o")) == expected
     assert backend() != before
