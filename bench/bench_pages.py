@@ -410,11 +410,15 @@ def _cost_row(name: str, users: dict, saturated: dict, base: dict) -> dict:
 
 
 def _workers(arguments: list[str]) -> int:
+    """How many workers BENCH_GUNICORN_ARGS asks gunicorn for (`--workers N`, `--workers=N`,
+    `-w N`, `-wN`)."""
     for i, argument in enumerate(arguments):
         if argument in ("--workers", "-w"):
             return int(arguments[i + 1])
         if argument.startswith("--workers="):
             return int(argument.split("=", 1)[1])
+        if argument.startswith("-w") and argument[2:].isdigit():
+            return int(argument[2:])
     return 1  # gunicorn's default
 
 
