@@ -17,6 +17,7 @@ from accounts.services import account_suspend, identity_add
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Membership
 from campaigns.selectors import campaigns_covering, current_memberships
+from tests.integration.round_trips import round_trips
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]  # SQLite binds dates as text
 
@@ -409,26 +410,6 @@ def test_reads_together_give_what_each_gives_alone(campaigns, pi, member, outsid
     assert read_together() == []
 
 
-def _round_trips(run) -> int:
-    """How many round trips to PostgreSQL run() makes: each ends with the server's
-    ReadyForQuery, counted in libpq's trace of the connection."""
-    import tempfile
-
-    from django.db import connection
-    from psycopg.pq import Trace
-
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile("w+") as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            run()
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        return sum("\tReadyForQuery\t" in line for line in trace)
-
-
 def test_prepared_reads_together_take_one_round_trip(member, outsider):
     """Each round trip ends with one ReadyForQuery from the server: psycopg's pipeline mode
     sends the reads' messages and a single Sync."""
@@ -444,10 +425,10 @@ def test_prepared_reads_together_take_one_round_trip(member, outsider):
     def both():
         assert read_together(people.read(after="m"), people.counted(after="o")) == expected
 
-    assert _round_trips(lambda: (people(after="m"), people.count(after="o"))) == 2
-    assert _round_trips(both) == 1
+    assert round_trips(lambda: (people(after="m"), people.count(after="o"))) == 2
+    assert round_trips(both) == 1
     with transaction.atomic():  # inside a transaction as well
-        assert _round_trips(both) == 1
+        assert round_trips(both) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -471,10 +452,10 @@ def test_a_requests_first_read_is_its_connections_health_check(member, outsider)
         assert list(Account.objects.filter(name="member").values_list("name", flat=True))
 
     new_request()
-    assert _round_trips(orm_read) == 2  # Django's SELECT 1, then the query
+    assert round_trips(orm_read) == 2  # Django's SELECT 1, then the query
     new_request()
-    assert _round_trips(lambda: people(after="m")) == 1
-    assert _round_trips(orm_read) == 1  # checked once a request
+    assert round_trips(lambda: people(after="m")) == 1
+    assert round_trips(orm_read) == 1  # checked once a request
 
     def backend() -> int:
         with connection.cursor() as cursor:
