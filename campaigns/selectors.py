@@ -9,6 +9,7 @@ import datetime
 import enum
 import functools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
@@ -31,7 +32,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, IdpGroupMembership
-from accounts.prepared import PreparedQuery, instance_from_row, read_together
+from accounts.prepared import PreparedQuery, Read, instance_from_row, read_together
 from accounts.storage_paths import (
     path_covers,
     path_depth,
@@ -177,13 +178,26 @@ def campaign_page(
     rest of the read: only the pages that show it ask for it). (None, an anonymous Viewer) when
     there is no such campaign."""
     today = _today(today)
-    with_viewer = _signed_in(account)
+    (rows,) = read_together(_campaign_page_read(slug, account, member_count, today))
+    return _campaign_page_of(rows, account, member_count, today)
+
+
+def _campaign_page_read(
+    slug: str, account: Account | None, member_count: bool, today: datetime.date
+) -> Read:
     values: dict = {"slug": slug}
     if member_count:
         values["today"] = today
-    if with_viewer:
+    if with_viewer := _signed_in(account):
         values["account"] = account.pk
-    rows = _CAMPAIGN_PAGE[member_count, with_viewer](**values)
+    return _CAMPAIGN_PAGE[member_count, with_viewer].read(**values)
+
+
+def _campaign_page_of(
+    rows: list[dict], account: Account | None, member_count: bool, today: datetime.date
+) -> tuple[Campaign | None, "Viewer"]:
+    """campaign_page()'s campaign and Viewer from its read's rows."""
+    with_viewer = _signed_in(account)
     if not rows:
         return None, Viewer(account=None, membership=None)
     row = rows[0]
@@ -331,7 +345,9 @@ def _viewer(
     )
 
 
-def managers_of(campaign: Campaign, *, today: datetime.date | None = None) -> QuerySet[Account]:
+def managers_of(
+    campaign: Campaign | Subquery, *, today: datetime.date | None = None
+) -> QuerySet[Account]:
     """Appointed managers with a current membership (the PI is not included)."""
     return Account.objects.filter(
         Exists(
@@ -342,17 +358,23 @@ def managers_of(campaign: Campaign, *, today: datetime.date | None = None) -> Qu
     ).order_by("name")
 
 
+def _campaign_of(slug) -> Subquery:
+    """The id of the campaign `slug` names, inside a read: the people reads below are keyed by
+    slug, so that a page can send them with its campaign's own read (campaign_page)."""
+    return Subquery(Campaign.objects.filter(slug=slug).order_by().values("pk")[:1])
+
+
 _MANAGERS = PreparedQuery(
-    lambda campaign, today: managers_of(campaign, today=today).values(*_PERSON_FIELDS),
+    lambda slug, today: managers_of(_campaign_of(slug), today=today).values(*_PERSON_FIELDS),
     generic_plan=True,
-    campaign=int,
+    slug=str,
     today=datetime.date,
 )
 
 
 def manager_accounts(campaign: Campaign, *, today: datetime.date | None = None) -> list[Account]:
     """managers_of(), as the campaign page lists them."""
-    return _accounts(_MANAGERS(campaign=campaign.pk, today=_today(today)))
+    return _accounts(_MANAGERS(slug=campaign.slug, today=_today(today)))
 
 
 def _accounts(rows: list[dict]) -> list[Account]:
@@ -513,7 +535,7 @@ def campaign_list(
 
 
 def _campaign_members_queryset(
-    campaign: Campaign | int, *, states: tuple[str, ...], search: str
+    campaign: Campaign | int | Subquery, *, states: tuple[str, ...], search: str
 ) -> QuerySet[Membership]:
     """The campaign's memberships in `states`: PI first, then managers, then by account name."""
     role_order = Case(
@@ -539,13 +561,15 @@ _MEMBER_ACCOUNT_FIELDS = [
     "account__status",
 ]
 _MEMBERS_PAGE = PreparedQuery(
-    lambda campaign: (
-        _campaign_members_queryset(campaign, states=(Membership.State.APPROVED,), search="")
+    lambda slug: (
+        _campaign_members_queryset(
+            _campaign_of(slug), states=(Membership.State.APPROVED,), search=""
+        )
         .annotate(page_total=Window(Count("*")))
         .values(*_MEMBER_FIELDS, *_MEMBER_ACCOUNT_FIELDS, "page_total")
     ),
     generic_plan=True,
-    campaign=int,
+    slug=str,
 )
 
 
@@ -568,7 +592,7 @@ def campaign_members(
     """
     if not search and states == (Membership.State.APPROVED,):
         return _prepared_page(
-            _MEMBERS_PAGE, page, MEMBER_PAGE_SIZE, _membership_row, campaign=campaign.pk
+            _MEMBERS_PAGE, page, MEMBER_PAGE_SIZE, _membership_row, slug=campaign.slug
         )
     memberships = (
         _campaign_members_queryset(campaign, states=states, search=search)
@@ -626,8 +650,8 @@ def _prepared_page(
 
 
 _PENDING_REQUESTS = PreparedQuery(
-    lambda campaign: (
-        Membership.objects.filter(campaign=campaign, state=Membership.State.REQUESTED)
+    lambda slug: (
+        Membership.objects.filter(campaign=_campaign_of(slug), state=Membership.State.REQUESTED)
         .annotate(waiting=Window(Count("pk")))
         .order_by("created", "pk")
         .values(
@@ -644,13 +668,13 @@ _PENDING_REQUESTS = PreparedQuery(
         )
     ),
     generic_plan=True,
-    campaign=int,
+    slug=str,
 )
 
 
 def pending_requests(campaign: Campaign, *, limit: int = REQUESTS_SHOWN) -> list[Membership]:
     """The oldest `limit` requests waiting for a decision; each carries `waiting`, the total."""
-    return _requests(_PENDING_REQUESTS(campaign=campaign.pk, limit=limit))
+    return _requests(_PENDING_REQUESTS(slug=campaign.slug, limit=limit))
 
 
 def _requests(rows: list[dict]) -> list[Membership]:
@@ -684,30 +708,82 @@ def campaign_people(
     """What manager_accounts(), pending_requests() and campaign_members() give, for those
     asked, read together: the campaign page's managers and members, the manage page's requests
     and members each cost one round trip to the database instead of two."""
-    reads = {}
-    if managers:
-        reads["managers"] = _MANAGERS.read(campaign=campaign.pk, today=_today(today))
-    if requests:
-        reads["requests"] = _PENDING_REQUESTS.read(campaign=campaign.pk, limit=REQUESTS_SHOWN)
-    if members and not search:  # a search reads its own queryset (campaign_members)
-        reads["members"] = _MEMBERS_PAGE.read(
-            **_page_read(page, MEMBER_PAGE_SIZE), campaign=campaign.pk
-        )
+    asked = _PeopleAsked(managers, requests, members, search, page, _today(today))
+    reads = _people_reads(campaign.slug, asked)
     rows = dict(zip(reads, read_together(*reads.values()), strict=True))
+    return _people_of(rows, campaign, asked)
+
+
+def campaign_page_with_people(
+    slug: str,
+    *,
+    account: Account | None = None,
+    member_count: bool = False,
+    managers: bool = False,
+    requests: bool = False,
+    members: bool = False,
+    search: str = "",
+    page: int | str = 1,
+    today: datetime.date | None = None,
+) -> tuple[Campaign | None, "Viewer", CampaignPeople]:
+    """campaign_page() and campaign_people() in one round trip to the database.
+
+    The people are read with the campaign, before anyone knows whether the viewer may see them:
+    the caller checks the Viewer before it uses them, as it would before asking for them. Ask
+    only for what the viewer is likely to be shown: a read not shown is wasted. With a `search`
+    the members are not read here (members None): a search is a query of its own, which the
+    caller makes (campaign_members) once it has checked the Viewer. No people for a missing
+    campaign."""
+    today = _today(today)
+    asked = _PeopleAsked(managers, requests, members and not search, search, page, today)
+    reads = _people_reads(slug, asked)
+    campaign_rows, *people_rows = read_together(
+        _campaign_page_read(slug, account, member_count, today), *reads.values()
+    )
+    campaign, viewer = _campaign_page_of(campaign_rows, account, member_count, today)
+    if campaign is None:
+        return None, viewer, CampaignPeople()
+    return campaign, viewer, _people_of(dict(zip(reads, people_rows, strict=True)), campaign, asked)
+
+
+class _PeopleAsked(NamedTuple):
+    managers: bool
+    requests: bool
+    members: bool
+    search: str
+    page: int | str
+    today: datetime.date
+
+
+def _people_reads(slug: str, asked: _PeopleAsked) -> dict[str, Read]:
+    reads = {}
+    if asked.managers:
+        reads["managers"] = _MANAGERS.read(slug=slug, today=asked.today)
+    if asked.requests:
+        reads["requests"] = _PENDING_REQUESTS.read(slug=slug, limit=REQUESTS_SHOWN)
+    if asked.members and not asked.search:  # a search reads its own queryset (campaign_members)
+        reads["members"] = _MEMBERS_PAGE.read(**_page_read(asked.page, MEMBER_PAGE_SIZE), slug=slug)
+    return reads
+
+
+def _people_of(rows: dict[str, list], campaign: Campaign, asked: _PeopleAsked) -> CampaignPeople:
+    """CampaignPeople from the rows of _people_reads()."""
     if "members" in rows:
         member_page = _prepared_page(
             _MEMBERS_PAGE,
-            page,
+            asked.page,
             MEMBER_PAGE_SIZE,
             _membership_row,
             rows=rows["members"],
-            campaign=campaign.pk,
+            slug=campaign.slug,
         )
+    elif asked.members:
+        member_page = campaign_members(campaign, search=asked.search, page=asked.page)
     else:
-        member_page = campaign_members(campaign, search=search, page=page) if members else None
+        member_page = None
     return CampaignPeople(
-        managers=_accounts(rows["managers"]) if managers else None,
-        requests=_requests(rows["requests"]) if requests else None,
+        managers=_accounts(rows["managers"]) if asked.managers else None,
+        requests=_requests(rows["requests"]) if asked.requests else None,
         members=member_page,
     )
 

@@ -50,9 +50,13 @@ def _get_campaign_and_viewer(request, slug: str, **options) -> tuple[Campaign, V
 def _get_campaign_for_manager(request, slug: str) -> tuple[Campaign, Viewer]:
     """PI, appointed managers and admins."""
     campaign, viewer = _get_campaign_and_viewer(request, slug)
+    _require_manager(viewer)
+    return campaign, viewer
+
+
+def _require_manager(viewer: Viewer) -> None:
     if not viewer.may_manage:
         raise PermissionDenied("Only the PI, the managers and admins may manage this campaign.")
-    return campaign, viewer
 
 
 def _get_campaign_for_pi(request, slug: str) -> tuple[Campaign, Viewer]:
@@ -122,8 +126,33 @@ def _member_list_query(request) -> str:
 
 def _people(request, campaign: Campaign, **asked: bool) -> selectors.CampaignPeople:
     """What the page lists (selectors.campaign_people), with the member list's search and page."""
-    return selectors.campaign_people(
-        campaign, search=_member_search(request), page=request.GET.get("page", 1), **asked
+    return selectors.campaign_people(campaign, **_people_asked(request, **asked))
+
+
+def _page_with_people(
+    request, slug: str, **asked: bool
+) -> tuple[Campaign, Viewer, selectors.CampaignPeople]:
+    """_get_campaign_and_viewer() and _people() in one round trip to the database
+    (selectors.campaign_page_with_people): the caller checks the Viewer before it uses the
+    people, and reads a searched member list (_members) after that check."""
+    campaign, viewer, people = selectors.campaign_page_with_people(
+        slug, account=request.user, **_people_asked(request, **asked)
+    )
+    if campaign is None:
+        raise Http404("No such campaign.")
+    return campaign, viewer, people
+
+
+def _people_asked(request, **asked: bool) -> dict:
+    return {"search": _member_search(request), "page": request.GET.get("page", 1), **asked}
+
+
+def _members(request, campaign: Campaign, people: selectors.CampaignPeople) -> Page:
+    """The member list's page: the one read with the campaign, or the member search's."""
+    if people.members is not None:
+        return people.members
+    return selectors.campaign_members(
+        campaign, search=_member_search(request), page=request.GET.get("page", 1)
     )
 
 
@@ -144,8 +173,16 @@ def _member_list(request, members: Page, url: str) -> dict:
 
 @require_GET
 def campaign_detail(request, slug: str):
-    campaign, viewer = _get_campaign_and_viewer(request, slug, member_count=True)
-    people = _people(request, campaign, managers=True, members=viewer.may_see_members)
+    # Anyone may see the campaign and its managers; its members only its members and managers
+    # (checked below). The member list is read with the rest for a signed-in viewer, who may
+    # be a member: for one who is not, that read is wasted, not shown.
+    campaign, viewer, people = _page_with_people(
+        request,
+        slug,
+        member_count=True,
+        managers=True,
+        members=request.user.is_authenticated,
+    )
     context = {
         "campaign": campaign,
         "viewer": viewer,
@@ -155,7 +192,7 @@ def campaign_detail(request, slug: str):
         **_storage_plan(campaign),
     }
     if viewer.may_see_members:
-        context.update(_member_list(request, people.members, request.path))
+        context.update(_member_list(request, _members(request, campaign, people), request.path))
     return render(request, "campaigns/detail.html", context)
 
 
@@ -312,8 +349,16 @@ def my_campaigns(request):
 # --- manage -----------------------------------------------------------------------------------
 
 
-def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dict:
-    people = _people(request, campaign, requests=True, members=True)
+def _manage_context(
+    request,
+    campaign: Campaign,
+    viewer: Viewer,
+    people: selectors.CampaignPeople | None = None,
+    **extra,
+) -> dict:
+    """The manage page's context; `people`: its requests and members, when read already."""
+    if people is None:
+        people = _people(request, campaign, requests=True, members=True)
     requests = people.requests
     # The template builds each row's action URLs on this one (`members/<pk>/remove/`, ...):
     # reversing four URLs per row cost more than the rest of the row.
@@ -325,7 +370,7 @@ def _manage_context(request, campaign: Campaign, viewer: Viewer, **extra) -> dic
         "requests": requests,
         "waiting": requests[0].waiting if requests else 0,
         "manage_url": manage_url,
-        **_member_list(request, people.members, manage_url),
+        **_member_list(request, _members(request, campaign, people), manage_url),
         "add_form": MemberAddForm(),
         "settings_form": CampaignSettingsForm(
             initial={
@@ -357,8 +402,9 @@ def _manage_done(request, campaign, viewer, fragment: str, *, ok: str = "", erro
 @login_required
 @require_GET
 def campaign_manage(request, slug: str):
-    campaign, viewer = _get_campaign_for_manager(request, slug)
-    return render(request, MANAGE, _manage_context(request, campaign, viewer))
+    campaign, viewer, people = _page_with_people(request, slug, requests=True, members=True)
+    _require_manager(viewer)  # before the lists read with the campaign are used
+    return render(request, MANAGE, _manage_context(request, campaign, viewer, people))
 
 
 @login_required

@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from accounts.services import account_create
 from campaigns.models import Campaign, Membership
 from tests.integration.campaigns.conftest import ROLES, days, open_membership
 
@@ -27,13 +28,19 @@ def test_list_is_public(role, as_role, campaign):
     assert b"nightsky" in response.content
 
 
+@pytest.mark.parametrize("query", [{}, {"q": "quiet"}, {"page": "2"}])
 @pytest.mark.parametrize("role", ROLES)
-def test_detail_is_public_but_the_member_list_is_not(role, as_role, campaign):
-    response = as_role(role).get(reverse("campaigns:detail", args=["nightsky"]))
+def test_detail_is_public_but_the_member_list_is_not(role, query, as_role, campaign):
+    # The member list is read with the campaign for anyone signed in (one round trip), before
+    # the page knows whether they may see it: they must not.
+    quiet = account_create(name="quietmember", display_name="Quentin Unlisted")
+    Membership.objects.create(campaign=campaign, account=quiet, state="approved")
+    response = as_role(role).get(reverse("campaigns:detail", args=["nightsky"]), query)
     assert response.status_code == 200
     assert b"Wide-field imaging." in response.content
     sees_members = role in {"member", "manager", "pi", "admin"}
     assert (b'id="members"' in response.content) is sees_members
+    assert (b"Quentin Unlisted" in response.content) is sees_members
     assert (b"Manage</a>" in response.content) is (role in MANAGERS)
 
 

@@ -138,6 +138,68 @@ def test_the_people_read_together_are_what_each_selector_reads(busy, campaign):
     assert selectors.campaign_people(campaign) == selectors.CampaignPeople()  # nothing asked
 
 
+def _people_shown(people: selectors.CampaignPeople) -> tuple:
+    members = people.members
+    return (
+        None if people.managers is None else [a.name for a in people.managers],
+        None
+        if people.requests is None
+        else [(m.pk, m.account.name, m.waiting) for m in people.requests],
+        None
+        if members is None
+        else (
+            members.number,
+            members.paginator.count,
+            [(m.pk, m.role, m.account.name) for m in members],
+        ),
+    )
+
+
+def test_the_campaign_page_with_its_people_is_both_reads(busy, campaign, admin, member, outsider):
+    """campaign_page_with_people (one round trip) gives what campaign_page and then
+    campaign_people give, for every viewer, on a large and a small campaign, past the last page;
+    with a search it leaves the members to the caller; a missing campaign has no people."""
+    asked = {"managers": True, "requests": True, "members": True}
+    for slug in ("nightsky", "bulk3"):
+        for account in (admin, member, outsider, None):
+            for search, page in (("", 1), ("", 2), ("", 10**18), ("bulkp1", 1)):
+                got, viewer, people = selectors.campaign_page_with_people(
+                    slug, account=account, member_count=True, search=search, page=page, **asked
+                )
+                expected, expected_viewer = selectors.campaign_page(
+                    slug, account=account, member_count=True
+                )
+                assert (got.pk, got.member_count) == (expected.pk, expected.member_count)
+                assert viewer == expected_viewer
+                both = selectors.campaign_people(expected, search=search, page=page, **asked)
+                if search:  # the caller searches, once it has checked the viewer
+                    assert people.members is None
+                    both = selectors.CampaignPeople(both.managers, both.requests, None)
+                assert _people_shown(people) == _people_shown(both), (slug, account, page)
+    nothing = selectors.campaign_page_with_people("nightsky", account=member)[2]
+    assert nothing == selectors.CampaignPeople()
+    missing, nobody, none = selectors.campaign_page_with_people("nosuch", account=admin, **asked)
+    assert (missing, nobody.may_manage, none) == (None, False, selectors.CampaignPeople())
+
+
+def test_the_campaign_page_with_its_people_is_one_round_trip(campaign, pi):
+    from django.db import connection
+
+    from tests.integration.round_trips import round_trips
+
+    if connection.vendor != "postgresql":  # `make run`'s SQLite: one read after the other
+        return
+
+    def page():
+        return selectors.campaign_page_with_people(
+            "nightsky", account=pi, requests=True, members=True
+        )
+
+    page()  # connected, its statements prepared
+    assert round_trips(page) == 1
+    assert round_trips(lambda: selectors.campaign_people(campaign, members=True)) == 1
+
+
 def test_who_can_read_a_path_on_either_database(campaign, member, outsider, requester):
     """path_access's prepared reads (campaigns covering the path, current memberships)."""
     path = "/data/nightsky/run1/image.fits"
