@@ -323,7 +323,9 @@ def _fetch(connection, statements: list, together: bool) -> list[list]:
                 cursor.execute(sql, params)
                 fetched.append(cursor.fetchall())
         return fetched
-    with contextlib.ExitStack() as stack:
+    # psycopg may learn that the server went away only when the pipeline ends, outside Django's
+    # cursor: its error is made Django's here as a cursor's would be (a 503, not a 500).
+    with connection.wrap_database_errors, contextlib.ExitStack() as stack:
         cursors = [stack.enter_context(_cursor(connection, True)) for _ in statements]
         stack.enter_context(connection.connection.pipeline())  # innermost: ends before the cursors
         for cursor, (_compiled, sql, params, _prepares) in zip(cursors, statements, strict=True):

@@ -480,3 +480,67 @@ def test_a_requests_first_read_is_its_connections_health_check(member, outsider)
     before = terminated()  # and reads asked together, in one round trip
     assert read_together(people.read(after="m"), people.counted(after="o")) == expected
     assert backend() != before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("when", ["before the batch", "within the batch", "before its sync"])
+def test_a_connection_lost_in_reads_together_is_djangos_error(when, member, outsider):
+    """Reads asked together must raise Django's OperationalError when the server goes away (the
+    site answers it with its 503 page), not psycopg's (a 500 and a traceback), wherever psycopg
+    learns of it: the backend ends before the batch (another session terminates it), within it
+    (the batch's second read ends it), or once the reads are sent and before the pipeline's
+    sync, where psycopg raises outside Django's cursor. The last is a PostgreSQL shut down
+    under load at the wrong moment; the test terminates the backend there itself, by wrapping
+    the connection's real pipeline."""
+    import contextlib
+
+    from django.db import OperationalError, connection
+    from django.db.models import BooleanField, Func
+
+    if connection.vendor != "postgresql":  # `make run`'s SQLite: no pipeline
+        return
+    people = _people_after()
+    people(after="m")  # connected
+    connection.health_check_done = True  # in the middle of a request: no retry
+    reads = [people.read(after="m"), people.counted(after="o")]
+    pid = connection.connection.info.backend_pid
+
+    def terminate() -> None:
+        killer = connection.copy()
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            killer.close()
+
+    if when == "before the batch":
+        terminate()
+    elif when == "within the batch":
+        gone = PreparedQuery(
+            lambda: Account.objects.annotate(
+                gone=Func(
+                    Func(function="pg_backend_pid"),
+                    function="pg_terminate_backend",
+                    output_field=BooleanField(),
+                )
+            ).values("gone"),
+            generic_plan=True,
+        )
+        reads.insert(1, gone.read(limit=1))
+    else:
+        pipeline = connection.connection.pipeline
+
+        @contextlib.contextmanager
+        def cut_before_sync():
+            with pipeline() as real:
+                yield real
+                terminate()
+
+        connection.connection.pipeline = cut_before_sync
+    try:
+        with pytest.raises(OperationalError):
+            read_together(*reads)
+        assert not connection.is_usable()
+    finally:
+        connection.close()
+    assert people(after="m") == _names_after("m")  # the next request connects again
