@@ -464,12 +464,7 @@ def test_a_requests_first_read_is_its_connections_health_check(member, outsider)
 
     def terminated() -> int:  # an admin, or a PostgreSQL restart, between two requests
         pid = backend()
-        killer = connection.copy()
-        try:
-            with killer.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-        finally:
-            killer.close()
+        _terminate_backend(pid)
         new_request()
         return pid
 
@@ -506,12 +501,7 @@ def test_a_connection_lost_in_reads_together_is_djangos_error(when, member, outs
     pid = connection.connection.info.backend_pid
 
     def terminate() -> None:
-        killer = connection.copy()
-        try:
-            with killer.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-        finally:
-            killer.close()
+        _terminate_backend(pid)
 
     if when == "before the batch":
         terminate()
@@ -544,3 +534,15 @@ def test_a_connection_lost_in_reads_together_is_djangos_error(when, member, outs
     finally:
         connection.close()
     assert people(after="m") == _names_after("m")  # the next request connects again
+
+
+def _terminate_backend(pid: int) -> None:
+    """End PostgreSQL backend `pid` from another session, as an admin or a restart does."""
+    from django.db import connection
+
+    killer = connection.copy()
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        killer.close()
